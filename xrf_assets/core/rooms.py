@@ -1,0 +1,103 @@
+"""One room rule for images and dose reports alike.
+
+A room is the X-ray system that made the image or the report. Without a rooms file the room id is
+built from the device identity the header carries (manufacturer, model, serial number, station
+name), so an image and the report of the same device land in the same room. A user's rooms file
+(YAML) names rooms and merges aliases, e.g. an old station name, or a Device Observer UID that only
+the dose reports carry::
+
+    rooms:
+      - name: Cath Lab 1
+        match:
+          - {manufacturer: Siemens, model: AXIOM-Artis, serial: "12345"}
+          - {device_observer_uid: 1.2.276.0.7230010.3.1.4.1}
+          - {station_name: CATHLAB1-OLD}
+
+A ``match`` entry matches when every field it gives equals the device's (case and surrounding
+spaces ignored); the first room with a matching entry wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    station_name: str | None = None
+    device_observer_uid: str | None = None
+
+
+_FIELDS = {f.name for f in fields(DeviceIdentity)}
+_SPACES = re.compile(r"\s+")
+
+
+def _norm(value: str | None) -> str:
+    return _SPACES.sub(" ", str(value or "")).strip()
+
+
+def default_room_id(device: DeviceIdentity) -> str | None:
+    """``MANUFACTURER|MODEL|SERIAL|STATION`` upper-cased; None when the header names no device.
+
+    The Device Observer UID is left out on purpose: images never carry it, and the room of an image
+    and of its report must be the same. Rooms files can still match on it.
+    """
+    parts = [_norm(device.manufacturer), _norm(device.model), _norm(device.serial),
+             _norm(device.station_name)]
+    if not any(parts):
+        return None
+    return "|".join(parts).upper()
+
+
+class RoomsFileError(ValueError):
+    """The rooms file cannot be used; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class _Room:
+    name: str
+    matches: tuple[dict[str, str], ...]
+
+
+class RoomDirectory:
+    """Maps a device to its room: the rooms file first, the default rule otherwise."""
+
+    def __init__(self, rooms: tuple[_Room, ...] = ()) -> None:
+        self._rooms = rooms
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None) -> RoomDirectory:
+        if path is None:
+            return cls()
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise RoomsFileError(f"{path}: cannot read rooms file: {exc}") from exc
+        rooms = []
+        for i, entry in enumerate(raw.get("rooms", [])):
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise RoomsFileError(f"{path}: room #{i + 1} needs a name")
+            matches = []
+            for m in entry.get("match", []):
+                if not isinstance(m, dict) or not m or set(m) - _FIELDS:
+                    raise RoomsFileError(
+                        f"{path}: room {entry['name']!r}: a match takes fields {sorted(_FIELDS)}"
+                    )
+                matches.append({k: _norm(v).upper() for k, v in m.items()})
+            rooms.append(_Room(str(entry["name"]), tuple(matches)))
+        return cls(tuple(rooms))
+
+    def room_id(self, device: DeviceIdentity) -> str | None:
+        for room in self._rooms:
+            for m in room.matches:
+                if all(_norm(getattr(device, k)).upper() == v for k, v in m.items()):
+                    return room.name
+        return default_room_id(device)

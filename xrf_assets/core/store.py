@@ -1,0 +1,161 @@
+"""The one writer and reader of output tables.
+
+Every table lives in ``<root>/<table>/`` as Parquet; monthly tables are hive-partitioned
+(``<root>/<table>/month=YYYY-MM/part-0.parquet``) so that polars, DuckDB, pandas and Spark read a
+table whole with ``<root>/<table>/**/*.parquet``. Writes validate against the contract in
+``schemas/`` and are atomic (temporary file in the same folder, then rename), so a crash leaves the
+previous file whole and readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from schemas import Contract, contract
+
+PART_FILE = "part-0.parquet"
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class SchemaViolation(ValueError):
+    """A frame does not match its table contract; the message names the table and the columns."""
+
+
+def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Build a frame in the contract's column order and types; keys a row lacks become null.
+
+    A key the contract does not know is an error, so a typo in an extractor cannot drop a value.
+    """
+    c = contract(table)
+    rows = list(rows)
+    names = set(c.column_names)
+    for row in rows:
+        unknown = set(row) - names
+        if unknown:
+            raise SchemaViolation(f"{table}: values for unknown columns {sorted(unknown)}")
+    data = {name: [row.get(name) for row in rows] for name in c.column_names}
+    return pl.DataFrame(data, schema=c.schema, strict=False)
+
+
+def validate(table: str, df: pl.DataFrame) -> pl.DataFrame:
+    """Check names, order, types, nulls, vocabularies and the primary key; return ``df`` unchanged."""
+    c = contract(table)
+    if df.columns != c.column_names:
+        missing = [n for n in c.column_names if n not in df.columns]
+        extra = [n for n in df.columns if n not in c.column_names]
+        raise SchemaViolation(
+            f"{table}: columns differ from the contract (missing {missing}, unexpected {extra}, "
+            "or out of order)"
+        )
+    for col in c.columns:
+        actual = df.schema[col.name]
+        if actual != col.dtype:
+            raise SchemaViolation(f"{table}.{col.name}: type {actual}, contract says {col.dtype}")
+        series = df.get_column(col.name)
+        if not col.nullable and series.null_count():
+            raise SchemaViolation(f"{table}.{col.name}: {series.null_count()} null values")
+        if col.values is not None:
+            bad = series.drop_nulls().unique().filter(~series.drop_nulls().unique().is_in(col.values))
+            if len(bad):
+                raise SchemaViolation(
+                    f"{table}.{col.name}: values {bad.to_list()[:5]} outside {list(col.values)}"
+                )
+    if c.primary_key and df.height:
+        dupes = df.select(c.primary_key).is_duplicated().sum()
+        if dupes:
+            raise SchemaViolation(f"{table}: {dupes} rows share a primary key {list(c.primary_key)}")
+    return df
+
+
+def _atomic_write(df: pl.DataFrame, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class WriteInfo:
+    table: str
+    path: Path
+    rows: int
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"path": str(self.path), "rows": self.rows}
+
+
+class TableStore:
+    """Output tables under one root folder."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def path(self, table: str, month: str | None = None) -> Path:
+        c = contract(table)
+        if c.partitioned_by_month:
+            if month is None or not _MONTH.match(month):
+                raise ValueError(f"{table} is monthly: give month as YYYY-MM, not {month!r}")
+            return self.table_dir(table) / f"month={month}" / PART_FILE
+        if month is not None:
+            raise ValueError(f"{table} is not partitioned by month")
+        return self.table_dir(table) / PART_FILE
+
+    def write(self, table: str, df: pl.DataFrame, month: str | None = None) -> WriteInfo:
+        """Validate and atomically replace the table (or one month of a monthly table)."""
+        c = contract(table)
+        validate(table, df)
+        target = self.path(table, month)
+        if c.partitioned_by_month:
+            wrong = df.filter(pl.col("month") != month).height
+            if wrong:
+                raise SchemaViolation(f"{table}: {wrong} rows do not belong to month {month}")
+            df = df.drop("month")  # the partition folder carries it
+        _atomic_write(df, target)
+        return WriteInfo(table, target, df.height)
+
+    def read(self, table: str, month: str | None = None) -> pl.DataFrame:
+        """The table (or one month of it) in contract shape; empty with the right schema if never written."""
+        c = contract(table)
+        if c.partitioned_by_month:
+            months = [month] if month is not None else self.months(table)
+            frames = [self._read_month(c, m) for m in months]
+            frames = [f for f in frames if f is not None]
+            return pl.concat(frames) if frames else c.empty()
+        target = self.path(table)
+        if not target.exists():
+            return c.empty()
+        return pl.read_parquet(target).select(c.column_names).cast(dict(c.schema))
+
+    def _read_month(self, c: Contract, month: str) -> pl.DataFrame | None:
+        target = self.path(c.name, month)
+        if not target.exists():
+            return None
+        df = pl.read_parquet(target).with_columns(pl.lit(month).alias("month"))
+        return df.select(c.column_names).cast(dict(c.schema))
+
+    def months(self, table: str) -> list[str]:
+        """Months written for a monthly table, sorted."""
+        found = []
+        for d in self.table_dir(table).glob("month=*"):
+            month = d.name.removeprefix("month=")
+            if _MONTH.match(month) and (d / PART_FILE).exists():
+                found.append(month)
+        return sorted(found)
