@@ -49,8 +49,12 @@ def default_room_id(device: DeviceIdentity) -> str | None:
     The Device Observer UID is left out on purpose: images never carry it, and the room of an image
     and of its report must be the same. Rooms files can still match on it.
     """
-    parts = [_norm(device.manufacturer), _norm(device.model), _norm(device.serial),
-             _norm(device.station_name)]
+    parts = [
+        _norm(device.manufacturer),
+        _norm(device.model),
+        _norm(device.serial),
+        _norm(device.station_name),
+    ]
     if not any(parts):
         return None
     return "|".join(parts).upper()

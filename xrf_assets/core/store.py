@@ -46,7 +46,7 @@ def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pl.DataFra
 
 
 def validate(table: str, df: pl.DataFrame) -> pl.DataFrame:
-    """Check names, order, types, nulls, vocabularies and the primary key; return ``df`` unchanged."""
+    """Check names, order, types, nulls, vocabularies and primary key; return ``df`` as is."""
     c = contract(table)
     if df.columns != c.column_names:
         missing = [n for n in c.column_names if n not in df.columns]
@@ -63,7 +63,8 @@ def validate(table: str, df: pl.DataFrame) -> pl.DataFrame:
         if not col.nullable and series.null_count():
             raise SchemaViolation(f"{table}.{col.name}: {series.null_count()} null values")
         if col.values is not None:
-            bad = series.drop_nulls().unique().filter(~series.drop_nulls().unique().is_in(col.values))
+            seen = series.drop_nulls().unique()
+            bad = seen.filter(~seen.is_in(list(col.values)))
             if len(bad):
                 raise SchemaViolation(
                     f"{table}.{col.name}: values {bad.to_list()[:5]} outside {list(col.values)}"
@@ -71,7 +72,9 @@ def validate(table: str, df: pl.DataFrame) -> pl.DataFrame:
     if c.primary_key and df.height:
         dupes = df.select(c.primary_key).is_duplicated().sum()
         if dupes:
-            raise SchemaViolation(f"{table}: {dupes} rows share a primary key {list(c.primary_key)}")
+            raise SchemaViolation(
+                f"{table}: {dupes} rows share a primary key {list(c.primary_key)}"
+            )
     return df
 
 
@@ -132,7 +135,7 @@ class TableStore:
         return WriteInfo(table, target, df.height)
 
     def read(self, table: str, month: str | None = None) -> pl.DataFrame:
-        """The table (or one month of it) in contract shape; empty with the right schema if never written."""
+        """The table (or one month) in contract shape; empty with its schema if never written."""
         c = contract(table)
         if c.partitioned_by_month:
             months = [month] if month is not None else self.months(table)

@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := data/demo
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: demo test test-fast ui schema lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# The demo corpus is generated once (same seed, same bytes); delete data/demo to regenerate.
+$(DEMO)/truth/studies.parquet: | $(BIN)/.installed
+	$(BIN)/xrf-dose synth --out $(DEMO) --seed 42
+
+## demo: create the environment, generate the demo corpus, run the whole graph on it
+demo: $(BIN)/.installed $(DEMO)/truth/studies.parquet
+	$(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
+
+## test: the whole test suite (what CI runs)
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -n 2
+
+## ui: the Dagster UI on http://127.0.0.1:3000 with run history kept in dagster_home/
+ui: $(BIN)/.installed
+	$(BIN)/dagster dev -w workspace.yaml
+
+## schema: regenerate the data dictionary schemas/README.md from the contracts
+schema: $(BIN)/.installed
+	$(BIN)/xrf-dose schema --write
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## bench: the benchmark scripts (print figures; not part of the tests)
+bench: $(BIN)/.installed
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(DEMO)/output

@@ -1,0 +1,20 @@
+"""The one Definitions of the code location: assembles, defines nothing."""
+
+from dagster import Definitions
+
+from pipelines.jobs import ingest_job, monthly_audit_job
+from pipelines.resources import XrfSettings
+from pipelines.schedules import schedules
+from pipelines.sensors import sensors
+from xrf_assets.assets import audit
+from xrf_assets.assets.ingest import dicom_ingest
+from xrf_assets.assets.link import image_event_linking
+
+defs = Definitions(
+    assets=[dicom_ingest, image_event_linking, *audit.assets],
+    asset_checks=audit.asset_checks,
+    jobs=[ingest_job, monthly_audit_job],
+    schedules=schedules,
+    sensors=sensors,
+    resources={"settings": XrfSettings.from_env()},
+)

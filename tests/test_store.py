@@ -1,0 +1,119 @@
+"""The one writer: contract validation, atomic replacement, hive layout readable by BI tools."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from xrf_assets.core.store import SchemaViolation, TableStore, frame_from_rows
+
+
+def _links(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    return frame_from_rows(
+        "event_image_links",
+        [{"irradiation_event_uid": e, "sop_instance_uid": s, "link_method": m} for e, s, m in rows],
+    )
+
+
+def test_round_trip_keeps_contract_types(tmp_path: Path) -> None:
+    store = TableStore(tmp_path)
+    df = frame_from_rows(
+        "images",
+        [
+            {
+                "sop_instance_uid": "1.2.3",
+                "sop_class_uid": "1.2.840.10008.5.1.4.1.1.12.1",
+                "source_path": "a/b.dcm",
+                "irradiation_event_uids": ["1.9", "1.8"],
+                "study_date": date(2026, 10, 3),
+                "dap_gy_m2": 1.5e-4,
+            }
+        ],
+    )
+    store.write("images", df)
+    assert_frame_equal(store.read("images"), df)
+
+
+def test_unknown_column_is_refused() -> None:
+    with pytest.raises(SchemaViolation, match="unknown columns"):
+        frame_from_rows("unlinked_images", [{"sop_instance_uid": "1", "reasn": "ambiguous"}])
+
+
+def test_values_outside_the_vocabulary_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SchemaViolation, match="link_method"):
+        TableStore(tmp_path).write("event_image_links", _links(("1", "2", "guess")))
+
+
+def test_duplicate_primary_key_is_refused(tmp_path: Path) -> None:
+    df = _links(("1", "2", "time_window"), ("1", "2", "report_reference"))
+    with pytest.raises(SchemaViolation, match="primary key"):
+        TableStore(tmp_path).write("event_image_links", df)
+
+
+def test_null_in_required_column_is_refused(tmp_path: Path) -> None:
+    df = frame_from_rows("unlinked_images", [{"sop_instance_uid": "1"}])
+    with pytest.raises(SchemaViolation, match="reason"):
+        TableStore(tmp_path).write("unlinked_images", df)
+
+
+def test_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
+    store = TableStore(tmp_path)
+    good = _links(("1", "2", "time_window"))
+    store.write("event_image_links", good)
+    with pytest.raises(SchemaViolation):
+        store.write("event_image_links", _links(("1", "2", "guess")))
+    assert_frame_equal(store.read("event_image_links"), good)
+    leftovers = [
+        p for p in store.table_dir("event_image_links").iterdir() if p.name != "part-0.parquet"
+    ]
+    assert leftovers == []
+
+
+def test_write_replaces_by_rename(tmp_path: Path) -> None:
+    store = TableStore(tmp_path)
+    store.write("event_image_links", _links(("1", "2", "time_window")))
+    inode = os.stat(store.path("event_image_links")).st_ino
+    store.write("event_image_links", _links(("3", "4", "image_event_uid")))
+    assert os.stat(store.path("event_image_links")).st_ino != inode
+    assert store.read("event_image_links")["irradiation_event_uid"].to_list() == ["3"]
+
+
+def test_monthly_table_is_hive_partitioned_and_readable_whole(tmp_path: Path) -> None:
+    store = TableStore(tmp_path)
+    for month, uid, dap in [("2026-09", "1.1", 0.01), ("2026-10", "1.2", 0.02)]:
+        df = frame_from_rows(
+            "study_dose", [{"month": month, "study_instance_uid": uid, "dap_total_gy_m2": dap}]
+        )
+        store.write("study_dose", df, month=month)
+    assert (tmp_path / "study_dose" / "month=2026-10" / "part-0.parquet").exists()
+    assert store.months("study_dose") == ["2026-09", "2026-10"]
+
+    pattern = f"{tmp_path}/study_dose/**/*.parquet"
+    by_polars = pl.scan_parquet(pattern, hive_partitioning=True).collect().sort("month")
+    assert by_polars.select("month", "dap_total_gy_m2").rows() == [
+        ("2026-09", 0.01),
+        ("2026-10", 0.02),
+    ]
+    by_duckdb = duckdb.sql(
+        "select month, sum(dap_total_gy_m2) "
+        f"from read_parquet('{pattern}', hive_partitioning = true) group by month order by month"
+    ).fetchall()
+    assert by_duckdb == [("2026-09", 0.01), ("2026-10", 0.02)]
+
+
+def test_rows_of_another_month_are_refused(tmp_path: Path) -> None:
+    df = frame_from_rows("study_dose", [{"month": "2026-09", "study_instance_uid": "1"}])
+    with pytest.raises(SchemaViolation, match="month 2026-10"):
+        TableStore(tmp_path).write("study_dose", df, month="2026-10")
+
+
+def test_never_written_table_reads_empty_with_its_schema(tmp_path: Path) -> None:
+    df = TableStore(tmp_path).read("irradiation_events")
+    assert df.height == 0
+    assert df.schema["dap_gy_m2"] == pl.Float64

@@ -1,0 +1,49 @@
+"""Link family: which irradiation event produced which image, and the images left unlinked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+
+from pipelines.resources import XrfSettings
+from schemas import contract
+from xrf_assets.assets.metadata import table_metadata
+from xrf_assets.core.linking import link_images
+
+_INPUTS = ["images", "irradiation_events", "event_image_refs"]
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            t,
+            group_name="link",
+            deps=_INPUTS,
+            description=contract(t).description,
+            kinds={"parquet"},
+        )
+        for t in ("event_image_links", "unlinked_images")
+    ],
+    name="image_event_linking",
+)
+def image_event_linking(
+    context: AssetExecutionContext, settings: XrfSettings
+) -> Iterator[MaterializeResult]:
+    store = settings.store()
+    result = link_images(
+        store.read("images"),
+        store.read("irradiation_events"),
+        store.read("event_image_refs"),
+        settings.link_settings(),
+    )
+    figures = result.metadata()
+    context.log.info("linking: %s", {k: v for k, v in figures.items() if isinstance(v, int)})
+    yield MaterializeResult(
+        asset_key="event_image_links",
+        metadata=table_metadata(store.write("event_image_links", result.links), **figures),
+    )
+    yield MaterializeResult(
+        asset_key="unlinked_images",
+        metadata=table_metadata(store.write("unlinked_images", result.unlinked)),
+    )
