@@ -10,8 +10,11 @@ from pathlib import Path
 def _synth(args: argparse.Namespace) -> int:
     from xrf_assets.synth import SynthConfig, generate
 
-    truth = generate(Path(args.out), SynthConfig.demo(seed=args.seed))
-    print(truth.describe())
+    out = Path(args.out)
+    truth = generate(out, SynthConfig.demo(seed=args.seed))
+    for name, frame in truth.frames().items():
+        print(f"{name:>22}: {frame.height} rows")
+    print(f"{'DICOM tree':>22}: {out / 'dicom'}")
     return 0
 
 
@@ -19,13 +22,9 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.headless import run_all
     from pipelines.resources import XrfSettings
 
-    settings = XrfSettings.from_env()
-    overrides = {
-        "input_dir": args.input,
-        "output_dir": args.output,
-        "full_rebuild": True if args.full_rebuild else None,
-    }
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    settings = XrfSettings.from_env(
+        input_dir=args.input, output_dir=args.output, full_rebuild=args.full_rebuild or None
+    )
     print(run_all(settings).render())
     return 0
 

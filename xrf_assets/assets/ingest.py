@@ -4,9 +4,9 @@ One multi-asset because one read of each file feeds all five tables; reading a 1
 header once instead of per table is the point.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
@@ -14,6 +14,7 @@ from pipelines.resources import XrfSettings
 from schemas import contract
 from xrf_assets.assets.metadata import table_metadata
 from xrf_assets.core.ingest import run_ingest
+from xrf_assets.core.store import WriteInfo
 
 INGEST_TABLES = (
     "dicom_files",
@@ -38,6 +39,5 @@ def dicom_ingest(
     run_figures = summary.as_metadata()
     for table in INGEST_TABLES:
         extra = run_figures if table == "dicom_files" else {}
-        yield MaterializeResult(
-            asset_key=table, metadata=table_metadata(summary.tables[table], **extra)
-        )
+        written = WriteInfo(table, Path(summary.paths[table]), summary.rows[table])
+        yield MaterializeResult(asset_key=table, metadata=table_metadata(written, **extra))

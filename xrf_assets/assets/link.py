@@ -1,6 +1,5 @@
 """Link family: which irradiation event produced which image, and the images left unlinked."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 

@@ -85,18 +85,26 @@ class RoomDirectory:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise RoomsFileError(f"{path}: cannot read rooms file: {exc}") from exc
+        entries = raw.get("rooms", []) if isinstance(raw, dict) else None
+        if not isinstance(entries, list):
+            raise RoomsFileError(f"{path}: expected a mapping with a list under 'rooms'")
         rooms = []
-        for i, entry in enumerate(raw.get("rooms", [])):
-            if not isinstance(entry, dict) or "name" not in entry:
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not _norm(entry.get("name")):
                 raise RoomsFileError(f"{path}: room #{i + 1} needs a name")
+            match = entry.get("match", [])
+            if not isinstance(match, list):
+                raise RoomsFileError(f"{path}: room {entry['name']!r}: match must be a list")
             matches = []
-            for m in entry.get("match", []):
-                if not isinstance(m, dict) or not m or set(m) - _FIELDS:
+            for m in match:
+                if (not isinstance(m, dict) or not m or set(m) - _FIELDS
+                        or not all(_norm(v) for v in m.values())):
                     raise RoomsFileError(
-                        f"{path}: room {entry['name']!r}: a match takes fields {sorted(_FIELDS)}"
+                        f"{path}: room {entry['name']!r}: a match takes non-empty fields "
+                        f"{sorted(_FIELDS)}"
                     )
                 matches.append({k: _norm(v).upper() for k, v in m.items()})
-            rooms.append(_Room(str(entry["name"]), tuple(matches)))
+            rooms.append(_Room(_norm(entry["name"]), tuple(matches)))
         return cls(tuple(rooms))
 
     def room_id(self, device: DeviceIdentity) -> str | None:

@@ -1,0 +1,207 @@
+"""Clock offset between a room's image clock and its dose-report clock.
+
+Sign: ``offset = image clock - report clock``; the corrected image time is ``image time - offset``.
+
+Estimator. A pair (image, event) known to belong together says the image's acquisition time lies
+inside the event's window [DateTime Started (111526), + Irradiation Duration (113742)], so the
+offsets consistent with it form the interval ``[diff - duration - slack, diff + slack]`` (``diff``
+= image time - event start; ``slack`` covers whole-second TM values). The estimate is the centre of
+the region covered by the most intervals (the deepest region) and its half-width is the
+uncertainty, which the linker adds to its tolerance and ambiguity margin.
+
+Why not the median of ``diff - duration / 2``: the time of a cine run is usually its first frame,
+so that median is biased by half a typical duration, enough to move an image into the next event
+of a back-to-back series. The deepest region is unbiased (it narrows onto the true offset as image
+positions within events vary) and robust: a wrong pair adds one interval elsewhere and cannot move
+it.
+
+Rooms with no pair known by UID ((0008,3010) or 113795 absent): the same estimator over every
+same-study pair within ``max_offset_s`` finds the offset where most images fall inside an event
+window (``pattern_offsets``). A regular rhythm of events has several equally good offsets, so the
+pattern estimate is taken only when its peak is unique and narrow (see ``pattern_offsets``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+OFFSET_COLUMNS = ["pairs", "supporting_images", "offset_s", "uncertainty_s"]
+
+
+def _intervals(pairs: pl.DataFrame, keys: list[str], slack_s: float) -> pl.DataFrame:
+    """Per image, the union of its pairs' consistent-offset intervals, so that depth counts
+    images: with back-to-back events an image's neighbouring windows overlap by the slack, and
+    counting pairs would make those overlaps look better supported than the true offset."""
+    per_pair = pairs.select(
+        *keys,
+        "sop_instance_uid",
+        lo=pl.col("diff_s") - pl.col("dur_s") - slack_s,
+        hi=pl.col("diff_s") + slack_s,
+    ).sort([*keys, "sop_instance_uid", "lo"])
+    image = [*keys, "sop_instance_uid"]
+    starts_new = pl.col("lo") > pl.col("hi").cum_max().shift(1).over(image)
+    return (
+        per_pair.with_columns(part=starts_new.fill_null(True).cum_sum().over(image))
+        .group_by([*image, "part"])
+        .agg(pl.col("lo").min(), pl.col("hi").max())
+    )
+
+
+def depth_profile(intervals: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Sweep over interval ends per key: ``depth`` is how many intervals cover [pos, next_pos].
+
+    Starts sort before ends at the same position, so touching closed intervals overlap.
+    """
+    ends = pl.concat(
+        [
+            intervals.select(*keys, pos=pl.col("lo"), delta=pl.lit(1, pl.Int64)),
+            intervals.select(*keys, pos=pl.col("hi"), delta=pl.lit(-1, pl.Int64)),
+        ]
+    )
+    return ends.sort(
+        [*keys, "pos", "delta"], descending=[False] * (len(keys) + 1) + [True]
+    ).with_columns(
+        depth=pl.col("delta").cum_sum().over(keys),
+        next_pos=pl.col("pos").shift(-1).over(keys),
+    )
+
+
+# Offsets supported by at least this share of the best count form the plateau whose hull gives
+# the estimate: a flat top (images at the start of runs of different lengths) can gain one or two
+# chance images anywhere along it, so its single deepest point is not better evidence than the
+# rest of it. 0.95 keeps only the top; the hull's half-width is then an honest uncertainty.
+PLATEAU_SHARE = 0.95
+
+
+def _deepest(profile: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Centre and half-width of the plateau (``PLATEAU_SHARE`` of the best depth) per key;
+    disjoint plateaus are spanned together, so an undecided offset shows as a large uncertainty,
+    not a guess."""
+    best = pl.col("depth").max().over(keys)
+    return (
+        profile.filter(pl.col("depth") >= (best * PLATEAU_SHARE).ceil())
+        .group_by(keys)
+        .agg(
+            supporting_images=pl.col("depth").max(),
+            lo=pl.col("pos").min(),
+            hi=pl.col("next_pos").max(),
+        )
+        .with_columns(
+            offset_s=(pl.col("lo") + pl.col("hi")) / 2,
+            uncertainty_s=(pl.col("hi") - pl.col("lo")) / 2,
+        )
+        .drop("lo", "hi")
+    )
+
+
+def uid_offsets(
+    pairs: pl.DataFrame, keys: list[str], slack_s: float, min_pairs: int
+) -> pl.DataFrame:
+    """Offsets per key from pairs linked by UID (columns ``keys``, diff_s, dur_s); keys whose
+    deepest region is supported by fewer than ``min_pairs`` images get none."""
+    pairs = pairs.drop_nulls([*keys, "diff_s"])
+    intervals = _intervals(pairs, keys, slack_s)
+    counts = pairs.group_by(keys).agg(pairs=pl.len())
+    return (
+        _deepest(depth_profile(intervals, keys), keys)
+        .join(counts, on=keys)
+        .filter(pl.col("supporting_images") >= min_pairs)
+        .select(*keys, *OFFSET_COLUMNS)
+    )
+
+
+def pattern_offsets(
+    pairs: pl.DataFrame,
+    keys: list[str],
+    *,
+    slack_s: float,
+    max_offset_s: float,
+    min_pairs: int,
+    peak_ratio: float,
+    max_peak_width_s: float,
+    min_image_fraction: float,
+) -> pl.DataFrame:
+    """Offsets per key from all candidate pairs (columns ``keys``, sop_instance_uid, diff_s, dur_s).
+
+    Every key with pairs gets a row; ``accepted`` when the best depth is at least ``min_pairs``
+    and ``min_image_fraction`` of the images (most images must agree, not a few that happen to
+    fall into windows), and every offset whose depth reaches ``peak_ratio`` of the best lies within
+    ``max_peak_width_s`` (one sharp peak: a regular rhythm of events, whose equally good offsets lie
+    a period apart, is refused). ``zero_plausible`` says whether offset 0 reaches ``peak_ratio`` of
+    the best: where a refused key has enough pairs and 0 s does not, the clocks are known to differ
+    by an unknown amount.
+    """
+    pairs = pairs.drop_nulls([*keys, "diff_s"])
+    intervals = (
+        _intervals(pairs, keys, slack_s)
+        .with_columns(
+            pl.col("lo").clip(lower_bound=-max_offset_s),
+            pl.col("hi").clip(upper_bound=max_offset_s),
+        )
+        .filter(pl.col("lo") <= pl.col("hi"))
+    )
+    counts = pairs.group_by(keys).agg(pairs=pl.len(), images=pl.col("sop_instance_uid").n_unique())
+    profile = depth_profile(intervals, keys).with_columns(
+        threshold=pl.col("depth").max().over(keys) * peak_ratio
+    )
+    shape = profile.group_by(keys).agg(
+        width=pl.col("next_pos").filter(pl.col("depth") >= pl.col("threshold")).max()
+        - pl.col("pos").filter(pl.col("depth") >= pl.col("threshold")).min(),
+        zero_plausible=(pl.col("depth").filter(pl.col("pos") <= 0).last().fill_null(0))
+        >= pl.col("threshold").first(),
+    )
+    enough = (pl.col("supporting_images") >= min_pairs) & (
+        pl.col("supporting_images") >= pl.col("images") * min_image_fraction
+    )
+    return (
+        _deepest(profile, keys)
+        .join(shape, on=keys)
+        .join(counts, on=keys)
+        .with_columns(accepted=enough & (pl.col("width") <= max_peak_width_s), enough=enough)
+        .select(*keys, *OFFSET_COLUMNS, "accepted", "enough", "zero_plausible")
+    )
+
+
+def resolve_offsets(
+    groups: pl.DataFrame,
+    sources: list[tuple[str, pl.DataFrame, list[str]]],
+    contradicted: list[tuple[pl.DataFrame, list[str]]],
+) -> pl.DataFrame:
+    """One offset per (room_id, day) of ``groups``: the first of ``sources`` (name, offsets,
+    their keys), most trusted first, that has one; else ``unresolved`` where a key of
+    ``contradicted`` says the clocks differ by an unknown amount; else ``none`` (0 s, the
+    tolerance alone)."""
+    out = groups.select("room_id", "day").unique().with_columns(source=pl.lit(None, pl.String))
+    for name, frame, keys in sources:
+        renamed = frame.select(*keys, *[pl.col(c).alias(f"{c}_{name}") for c in OFFSET_COLUMNS])
+        out = out.join(renamed, on=keys, how="left").with_columns(
+            source=pl.coalesce(
+                "source", pl.when(pl.col(f"offset_s_{name}").is_not_null()).then(pl.lit(name))
+            )
+        )
+    for frame, keys in contradicted:
+        flagged = frame.select(*keys).unique().with_columns(flag=pl.lit("unresolved"))
+        out = (
+            out.join(flagged, on=keys, how="left")
+            .with_columns(source=pl.coalesce("source", "flag"))
+            .drop("flag")
+        )
+    out = out.with_columns(pl.col("source").fill_null("none"))
+    picks = {
+        c: pl.coalesce(
+            [
+                pl.when(pl.col("source") == name).then(pl.col(f"{c}_{name}"))
+                for name, _, _ in sources
+            ]
+        )
+        for c in OFFSET_COLUMNS
+    }
+    return (
+        out.with_columns(**picks)
+        .with_columns(
+            pl.col("pairs", "supporting_images").fill_null(0).cast(pl.Int64),
+            pl.col("offset_s", "uncertainty_s").fill_null(0.0),
+        )
+        .select("room_id", "day", "source", *OFFSET_COLUMNS)
+        .sort("room_id", "day")
+    )

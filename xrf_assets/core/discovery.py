@@ -1,0 +1,123 @@
+"""Walk the input tree: every file with its size and modification time, nothing written there.
+
+Archives from PACS exports contain symbolic links, sometimes looping back to an ancestor folder,
+and special files (FIFOs would block a reader forever). Folder links are followed once: a folder
+already walked (by its device and inode) is not entered again, and the link is listed with the
+reason, as are broken links, special files and folders that cannot be listed. Paths are relative
+to the root with forward slashes, sorted, so that two walks of the same tree give the same list.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A regular file (or a link to one) to be read."""
+
+    path: str
+    size_bytes: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An entry that cannot be read as a file; ``status`` is ignored or rejected (dicom_files)."""
+
+    path: str
+    status: str
+    reason: str
+    size_bytes: int | None = None
+    mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    files: tuple[FoundFile, ...]
+    unreadable: tuple[Unreadable, ...]
+
+    @property
+    def paths(self) -> set[str]:
+        return {f.path for f in self.files} | {u.path for u in self.unreadable}
+
+
+_SPECIAL = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def discover(root: str | os.PathLike[str]) -> Discovery:
+    """List every entry under ``root`` (read-only: only ``stat`` and ``scandir`` are used)."""
+    root = Path(root)
+    files: list[FoundFile] = []
+    bad: list[Unreadable] = []
+    top = root.stat()
+    walked: dict[tuple[int, int], str] = {(top.st_dev, top.st_ino): "."}
+    folders = [root]  # real folders first, so which path of an aliased folder wins is stable
+    linked: list[tuple[str, Path, tuple[int, int]]] = []
+    while folders or linked:
+        if folders:
+            folder = folders.pop()
+        else:
+            linked.sort(reverse=True)
+            rel, folder, key = linked.pop()
+            if key in walked:
+                bad.append(
+                    Unreadable(
+                        rel,
+                        "ignored",
+                        f"symbolic link to folder '{walked[key]}', already walked: not followed "
+                        "again (link loop or alias)",
+                    )
+                )
+                continue
+            walked[key] = rel
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            bad.append(
+                Unreadable(
+                    _rel(root, folder), "rejected", f"folder cannot be listed ({exc.strerror})"
+                )
+            )
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            rel = _rel(root, path)
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except OSError as exc:
+                reason = (
+                    "broken symbolic link (its target does not exist)"
+                    if entry.is_symlink()
+                    else f"cannot be examined ({exc.strerror})"
+                )
+                bad.append(Unreadable(rel, "rejected", reason))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if entry.is_symlink():
+                    linked.append((rel, path, key))
+                elif key not in walked:
+                    walked[key] = rel
+                    folders.append(path)
+            elif stat.S_ISREG(st.st_mode):
+                files.append(FoundFile(rel, st.st_size, st.st_mtime_ns))
+            else:
+                kind = _SPECIAL.get(stat.S_IFMT(st.st_mode), "not a regular file")
+                bad.append(Unreadable(rel, "ignored", f"{kind}: not read", mtime_ns=st.st_mtime_ns))
+    return Discovery(
+        tuple(sorted(files, key=lambda f: f.path)),
+        tuple(sorted(bad, key=lambda u: u.path)),
+    )

@@ -1,0 +1,119 @@
+"""Times for linking images to irradiation events: one clock basis per pair, and a range join.
+
+DICOM times arrive as naive local wall-clock times; a UTC offset, where the file gives one, travels
+beside them (images: the (0008,002A) suffix or (0008,0201); events: the 111526 DateTime Started
+suffix or the report's (0008,0201)). A pair is compared in UTC only when both sides give an offset.
+Otherwise the local times are compared: an image and the dose report of one device are stamped by
+that device's wall clock, and any systematic difference is what the clock offset absorbs. Pairs
+where only one side gives an offset are flagged (``mixed_utc``) and counted in the link metadata,
+never converted silently.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Width of the time buckets of the range join: any width is correct; 60 s keeps both sides small.
+BUCKET_S = 60.0
+
+_OPPOSITE_PLANE = {"plane_a": "plane_b", "plane_b": "plane_a"}
+
+
+def _epoch_s(column: str) -> pl.Expr:
+    return pl.col(column).dt.epoch("us").cast(pl.Float64) / 1e6
+
+
+def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
+    """The `images` columns the linker needs; ``img_t_s``: local time in s; ``day``: its date."""
+    return images.select(
+        "sop_instance_uid",
+        "study_instance_uid",
+        "series_instance_uid",
+        "room_id",
+        img_t_s=_epoch_s("acquisition_datetime"),
+        img_utc_off=pl.col("utc_offset_s"),
+        day=pl.col("acquisition_datetime").dt.date(),
+    )
+
+
+def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
+    """The `irradiation_events` columns the linker needs, renamed apart from the image side.
+
+    A missing or negative Irradiation Duration (113742) gives a zero-length window at DateTime
+    Started (111526): the tolerance alone then decides.
+    """
+    return events.select(
+        "irradiation_event_uid",
+        ev_study=pl.col("study_instance_uid"),
+        ev_room=pl.col("room_id"),
+        plane=pl.col("acquisition_plane"),
+        event_type=pl.col("event_type"),
+        ev_t_s=_epoch_s("datetime_started"),
+        ev_utc_off=pl.col("utc_offset_s"),
+        dur_s=pl.col("irradiation_duration_s").fill_null(0.0).clip(lower_bound=0.0),
+    )
+
+
+def with_pair_times(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Add ``diff_s`` (image time minus event start, before clock correction), ``utc_compared``
+    and ``mixed_utc`` to a frame holding both sides' time columns."""
+    img_off = pl.col("img_utc_off")
+    ev_off = pl.col("ev_utc_off")
+    both = img_off.is_not_null() & ev_off.is_not_null()
+    return pairs.with_columns(
+        diff_s=pl.col("img_t_s")
+        - pl.col("ev_t_s")
+        - pl.when(both).then((img_off - ev_off).cast(pl.Float64)).otherwise(0.0),
+        utc_compared=both,
+        mixed_utc=img_off.is_null() != ev_off.is_null(),
+    )
+
+
+def utc_spread_s(images: pl.DataFrame, events: pl.DataFrame) -> float:
+    """Largest |image UTC offset - event UTC offset| any pair can have: how far a UTC comparison can
+    move a pair away from its local-time bucket."""
+    img = set(images.get_column("img_utc_off").drop_nulls().to_list())
+    ev = set(events.get_column("ev_utc_off").drop_nulls().to_list())
+    return float(max((abs(a - b) for a in img for b in ev), default=0))
+
+
+def plane_compatible(image_plane: str, event_plane: str) -> pl.Expr:
+    """False only where the image's plane is known and the event is of the other plane of a biplane
+    system (113764 Plane A / Plane B); an unknown plane on either side stays a candidate."""
+    opposite = pl.col(image_plane).replace_strict(_OPPOSITE_PLANE, default=None)
+    return ~(opposite.is_not_null() & (pl.col(event_plane) == opposite).fill_null(False))
+
+
+def window_pairs(
+    images: pl.DataFrame, events: pl.DataFrame, time_col: str, widen_s: float
+) -> pl.DataFrame:
+    """Same study and room pairs with ``time_col - ev_t_s`` in ``[-widen_s, dur_s + widen_s]``.
+
+    An equi-join on (study, room, time bucket) instead of a study-wide cross product: each event is
+    registered in every bucket its widened window touches, each image in the one bucket of its
+    time, so a pair is found once and a long study costs no quadratic frame.
+    """
+    img = images.filter(pl.col(time_col).is_not_null()).with_columns(
+        bucket=(pl.col(time_col) / BUCKET_S).floor().cast(pl.Int64)
+    )
+    ev = (
+        events.filter(pl.col("ev_t_s").is_not_null())
+        .with_columns(
+            bucket=pl.int_ranges(
+                ((pl.col("ev_t_s") - widen_s) / BUCKET_S).floor().cast(pl.Int64),
+                ((pl.col("ev_t_s") + pl.col("dur_s") + widen_s) / BUCKET_S).floor().cast(pl.Int64)
+                + 1,
+            )
+        )
+        .explode("bucket")
+    )
+    rel = pl.col(time_col) - pl.col("ev_t_s")
+    return (
+        img.join(
+            ev,
+            left_on=["study_instance_uid", "room_id", "bucket"],
+            right_on=["ev_study", "ev_room", "bucket"],
+        )
+        .filter(rel >= -widen_s, rel <= pl.col("dur_s") + widen_s)
+        .drop("bucket")
+    )

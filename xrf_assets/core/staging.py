@@ -1,0 +1,239 @@
+"""Ingest's private state: what was extracted from every file, so that unchanged files are not read
+again and the published tables can be rebuilt from it alone.
+
+``<output>/_state/`` holds numbered segments and a manifest. A segment is a folder with the file
+rows of one batch (``files.parquet``: the dicom_files columns plus ``mtime_ns``, ``present`` and
+``data_seg``) and the table rows extracted from those files (with their ``source_path``). A
+segment is written and synced in full before the manifest, replaced atomically (``os.replace``),
+names it; a run killed at any point leaves either the old manifest or the new one, and folders no
+manifest names are removed by the next run. The latest segment naming a path wins; its
+``data_seg`` says which segment holds that path's rows (a file that disappears gets a new row,
+``present`` false, pointing at its old rows). At the end of a run the segments are merged into one.
+
+Rows are staged after privacy is applied, so nothing under the output folder names a patient in
+pseudonymize mode; the manifest keeps a fingerprint of the privacy settings, and staging made
+under other settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from schemas import contract
+from xrf_assets.core.store import frame_from_rows
+
+STATE_DIR = "_state"
+MANIFEST = "manifest.json"
+FORMAT = 1
+ROW_TABLES: tuple[str, ...] = (
+    "images",
+    "irradiation_events",
+    "accumulated_dose",
+    "event_image_refs",
+)
+FILES = "files"
+_FILE_EXTRAS = {"mtime_ns": pl.Int64(), "present": pl.Boolean(), "data_seg": pl.Int64()}
+
+
+class StateError(RuntimeError):
+    """The staging state cannot be used as it is; the message says what to do."""
+
+
+def files_schema() -> pl.Schema:
+    """Staged file rows: the dicom_files contract plus the change key and segment pointer."""
+    return pl.Schema({**dict(contract("dicom_files").schema), **_FILE_EXTRAS})
+
+
+def row_schema(table: str) -> pl.Schema:
+    """A table's contract plus ``source_path`` (tables that publish it keep their own)."""
+    schema = dict(contract(table).schema)
+    schema.setdefault("source_path", pl.String())
+    return pl.Schema(schema)
+
+
+def empty_rows() -> dict[str, pl.DataFrame]:
+    return {t: pl.DataFrame(schema=row_schema(t)) for t in ROW_TABLES}
+
+
+def staged_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Extracted rows in staged shape; ``frame_from_rows`` checks the contract columns."""
+    if "source_path" in contract(table).column_names:
+        return frame_from_rows(table, rows)
+    sources = pl.Series("source_path", [r["source_path"] for r in rows], pl.String())
+    frame = frame_from_rows(
+        table, ({k: v for k, v in r.items() if k != "source_path"} for r in rows)
+    )
+    return frame.with_columns(sources)
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The current state: one row per path ever seen, and the rows of those files."""
+
+    files: pl.DataFrame
+    rows: Mapping[str, pl.DataFrame]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(df: pl.DataFrame, target: Path) -> None:
+    df.write_parquet(target, compression="zstd")
+    with open(target, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+class StagingArea:
+    """The segments under ``<output>/_state``, held under an exclusive lock while open."""
+
+    def __init__(self, output_root: str | os.PathLike[str], privacy_fingerprint: str) -> None:
+        self.dir = Path(output_root) / STATE_DIR
+        self.fingerprint = privacy_fingerprint
+        self._segments: list[int] = []
+        self._next = 1
+        self._lock: int | None = None
+        self.was_reset = False
+
+    # -- lifetime ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def open(self, reset_on_mismatch: bool = False) -> Iterator[StagingArea]:
+        """Lock, read the manifest, drop folders it does not name.
+
+        Staging made under other privacy settings is discarded if ``reset_on_mismatch`` (a full
+        rebuild), else refused: its hashes cannot be mixed with new ones.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StateError(f"{self.dir}: another ingest is running on this output") from None
+            self._load_manifest(reset_on_mismatch)
+            self._remove_orphans()
+            yield self
+        finally:
+            os.close(self._lock)
+            self._lock = None
+
+    def _load_manifest(self, reset_on_mismatch: bool) -> None:
+        path = self.dir / MANIFEST
+        if not path.exists():
+            self._segments, self._next = [], 1
+            return
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise StateError(f"{path}: unknown state format; delete {self.dir} to rebuild")
+        self._next = int(manifest["next_segment"])
+        if manifest["privacy"] != self.fingerprint:
+            if reset_on_mismatch:
+                self._segments, self.was_reset = [], True
+                self._write_manifest()
+                return
+            raise StateError(
+                f"{self.dir} was staged under other privacy settings (mode or key changed): "
+                "run a full rebuild, or use a new output folder"
+            )
+        self._segments = [int(s) for s in manifest["segments"]]
+
+    def _write_manifest(self) -> None:
+        body = {
+            "format": FORMAT,
+            "privacy": self.fingerprint,
+            "segments": self._segments,
+            "next_segment": self._next,
+        }
+        tmp = self.dir / f".{MANIFEST}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(body, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.dir / MANIFEST)
+        _fsync_dir(self.dir)
+
+    def _seg_dir(self, seg: int) -> Path:
+        return self.dir / f"seg-{seg:08d}"
+
+    def _remove_orphans(self) -> None:
+        keep = {self._seg_dir(s).name for s in self._segments}
+        for child in self.dir.iterdir():
+            if child.is_dir() and child.name not in keep:
+                shutil.rmtree(child)
+            elif child.name.endswith(".tmp"):
+                child.unlink()
+
+    # -- writing ----------------------------------------------------------------------------
+    def append(self, files: pl.DataFrame, rows: Mapping[str, pl.DataFrame] | None = None) -> int:
+        """Stage file rows (``data_seg`` null means: the rows are in this segment) and rows."""
+        seg = self._next
+        folder = self._seg_dir(seg)
+        folder.mkdir()
+        files = files.with_columns(pl.col("data_seg").fill_null(seg)).select(files_schema().names())
+        _write_synced(files.cast(dict(files_schema())), folder / f"{FILES}.parquet")
+        rows = rows or empty_rows()
+        for table in ROW_TABLES:
+            schema = row_schema(table)
+            _write_synced(
+                rows[table].select(schema.names()).cast(dict(schema)), folder / f"{table}.parquet"
+            )
+        _fsync_dir(folder)
+        self._next = seg + 1
+        self._segments.append(seg)
+        self._write_manifest()
+        return seg
+
+    def compact(self) -> None:
+        """Merge all segments into one, so the next run reads a single folder."""
+        if len(self._segments) <= 1:
+            return
+        old = list(self._segments)
+        state = self.load()
+        self._segments = []
+        self.append(
+            state.files.with_columns(pl.lit(None, pl.Int64()).alias("data_seg")), state.rows
+        )
+        for seg in old:
+            shutil.rmtree(self._seg_dir(seg))
+
+    # -- reading ----------------------------------------------------------------------------
+    def files(self) -> pl.DataFrame:
+        """One row per path, from the latest segment that names it."""
+        frames = [pl.read_parquet(self._seg_dir(s) / f"{FILES}.parquet") for s in self._segments]
+        if not frames:
+            return pl.DataFrame(schema=files_schema())
+        return pl.concat(frames).unique("path", keep="last", maintain_order=True).sort("path")
+
+    def load(self) -> Staging:
+        """The effective file rows and, for each table, the rows their ``data_seg`` points at."""
+        files = self.files()
+        wanted = files.select(pl.col("path").alias("source_path"), pl.col("data_seg").alias("_seg"))
+        rows = {}
+        for table in ROW_TABLES:
+            frames = [
+                pl.read_parquet(self._seg_dir(s) / f"{table}.parquet").with_columns(
+                    pl.lit(s, pl.Int64()).alias("_seg")
+                )
+                for s in self._segments
+            ]
+            if not frames:
+                rows[table] = pl.DataFrame(schema=row_schema(table))
+                continue
+            rows[table] = (
+                pl.concat(frames).join(wanted, on=["source_path", "_seg"], how="semi").drop("_seg")
+            )
+        return Staging(files, rows)
