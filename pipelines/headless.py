@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from dagster import AssetSelection, DagsterInstance, materialize
@@ -51,7 +52,7 @@ _RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> RunSummary:
     """Materialize ingest + link, then every month's audit; raises if any step fails."""
-    definitions = [*(defs.assets or []), *(defs.asset_checks or [])]
+    definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
     instance = instance or (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )

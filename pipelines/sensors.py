@@ -4,7 +4,8 @@ The cursor is a digest of every entry's path, size and modification time (the sa
 uses, xrf_assets/core/discovery.py), not the newest modification time: files copied with their
 old times (``cp -p``, ``rsync -a``, PACS exports) change the digest although no time is new.
 While an ingest run is queued or running the cursor is not moved, so files still arriving are
-picked up by the next run instead of starting one run per tick.
+picked up by the next run instead of starting one run per tick. The walk stats every file (about
+0.1 ms each): for archives of millions of files raise the interval or Dagster's sensor timeout.
 """
 
 import hashlib
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from dagster import (
     DagsterInstance,
+    DefaultSensorStatus,
     DagsterRunStatus,
     RunRequest,
     RunsFilter,
@@ -54,6 +56,7 @@ def _ingest_active(instance: DagsterInstance) -> bool:
     name="new_dicom_files",
     job=ingest_job,
     minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
     description="Ingest when files under the input root appear, change or disappear.",
 )
 def new_dicom_files(

@@ -20,7 +20,12 @@ def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = subprocess.run(
         [str(dagster_cli), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -29,18 +34,30 @@ def test_asset_groups_are_ingest_link_audit() -> None:
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert {k for k, g in groups.items() if g == "ingest"} == {
-        "dicom_files", "images", "irradiation_events", "accumulated_dose", "event_image_refs",
+        "dicom_files",
+        "images",
+        "irradiation_events",
+        "accumulated_dose",
+        "event_image_refs",
     }
     assert {k for k, g in groups.items() if g == "link"} == {"event_image_links", "unlinked_images"}
-    assert {"study_dose", "dose_by_room_month", "dose_by_protocol_month", "drl_comparison",
-            "dose_alerts"} <= {k for k, g in groups.items() if g == "audit"}
+    assert {
+        "study_dose",
+        "dose_by_room_month",
+        "dose_by_protocol_month",
+        "drl_comparison",
+        "dose_alerts",
+    } <= {k for k, g in groups.items() if g == "audit"}
 
 
 def test_links_depend_on_the_tables_they_join() -> None:
     graph = defs.resolve_asset_graph()
     parents = graph.get(AssetKey("event_image_links")).parent_keys
-    assert parents == {AssetKey("images"), AssetKey("irradiation_events"),
-                       AssetKey("event_image_refs")}
+    assert parents == {
+        AssetKey("images"),
+        AssetKey("irradiation_events"),
+        AssetKey("event_image_refs"),
+    }
 
 
 def test_jobs_schedule_and_sensor_are_registered() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pydicom
 import pytest
+from polars.testing import assert_frame_equal
 from pydicom.dataset import Dataset
 
 from xrf_assets.core.dose_reports import (
@@ -154,10 +155,8 @@ def test_every_acquired_image_reference_kept(name: str) -> None:
                 ref.get("ReferencedSOPClassUID"),
                 ref.get("ReferencedSOPInstanceUID") or None,
             ))
-    got = [
-        (r["irradiation_event_uid"], r["referenced_sop_class_uid"], r["referenced_sop_instance_uid"])
-        for r in _extract(name).refs
-    ]
+    columns = ("irradiation_event_uid", "referenced_sop_class_uid", "referenced_sop_instance_uid")
+    got = [tuple(r[c] for c in columns) for r in _extract(name).refs]
     assert got == sent
     assert len(got) == sum(1 for i in _walk(_dataset(name).ContentSequence) if _code(i) == "113795")
 
@@ -245,7 +244,7 @@ def test_timezone_offset_applies_to_datetime_started() -> None:
 
 
 def test_siemens_varic_summary_is_rejected_with_reason() -> None:
-    with pytest.raises(ExtractionError, match=r"proprietary .*99SMS_RADSUM.* no irradiation events"):
+    with pytest.raises(ExtractionError, match=r"proprietary .*99SMS_RADSUM.* no irradiation"):
         _extract(VARIC)
 
 
@@ -340,6 +339,16 @@ def test_malformed_items_give_nulls_and_issues_not_a_crash() -> None:
     assert first["dose_rp_gy"] == 0.00014
 
 
+def test_empty_tube_current_falls_back_to_average_tube_current() -> None:
+    ds = _copy("RF-RDSR-GE.dcm")
+    event = _top_events(ds)[0]
+    _children(event, "113734")[0].MeasuredValueSequence = []
+    _children(event, "113767")[0].MeasuredValueSequence[0].NumericValue = "3.5"
+    first = extract_report(ds, "ge.dcm", ROOMS).events[0]
+    assert first["tube_current_ma"] == 3.5
+    assert _extract("RF-RDSR-GE.dcm").events[0]["tube_current_ma"] == 2.74306011
+
+
 def test_repeated_event_uid_in_one_report_kept_once() -> None:
     ds = _copy(ZEE)
     ds.ContentSequence.append(copy.deepcopy(_top_events(ds)[0]))
@@ -412,7 +421,7 @@ def test_copy_filed_under_another_study_counted_once() -> None:
     """
     ds = _copy(ZEE_ADJUSTED)
     ds.SOPInstanceUID = ds.SOPInstanceUID + ".9"
-    scope = [i for i in ds.ContentSequence if _code(i) == "113705"][0]
+    scope = next(i for i in ds.ContentSequence if _code(i) == "113705")
     _children(scope, "110180")[0].UID = ds.StudyInstanceUID
     copy_extract = extract_report(ds, ZEE_ADJUSTED, ROOMS)
     res = resolve_report_duplicates(*_frames(copy_extract, _extract(ZEE)))
@@ -462,3 +471,40 @@ def test_totals_off_by_a_unit_factor_flagged() -> None:
     assert checks.get_column("dose_rp_consistent").to_list() == [False, False]
     assert checks.get_column("dap_consistent").to_list() == [True, True]  # Eurocolumbus: 8 vs 9e-6
     assert checks.get_column("flagged").to_list() == [True, True]
+
+
+# -- generated reports against the generator's ground truth ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    from xrf_assets.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("synth")
+    return out / "dicom", generate(out, SynthConfig.small(seed=3))
+
+
+def test_generated_reports_match_ground_truth(synthetic: tuple[Path, Any]) -> None:
+    dicom, truth = synthetic
+    reports = truth.files.filter(pl.col("kind") == "dose_report")
+    extracts = []
+    for path in reports.get_column("path"):
+        ds = pydicom.dcmread(dicom / path, stop_before_pixels=True)
+        extract = extract_report(ds, path, ROOMS)
+        assert extract.issues == [], path
+        extracts.append(extract)
+    frames = _frames(*extracts)
+    res = resolve_report_duplicates(*frames)
+    paths = dict(frames[0].select("report_sop_instance_uid", "source_path").unique().iter_rows())
+    expected = reports.filter(pl.col("status") == "superseded").get_column("path").sort()
+    assert expected.len() > 0
+    assert sorted(paths[uid] for uid in res.superseded) == expected.to_list()
+    for table, got in (
+        ("irradiation_events", res.events),
+        ("accumulated_dose", res.accumulated),
+        ("event_image_refs", res.refs),
+    ):
+        want = getattr(truth, table)
+        assert want.height > 0
+        key = want.columns
+        assert_frame_equal(got.sort(key, nulls_last=True), want.sort(key, nulls_last=True))

@@ -30,7 +30,7 @@ TUBE_CURRENT_MA = 0x00189330  # FD
 FRAME_TIME_VECTOR = 0x00181065
 
 
-def raw_header(charset: str | None, elements: dict[int, tuple[str | None, bytes]],
+def raw_header(charset: str | list[str] | None, elements: dict[int, tuple[str | None, bytes]],
                little: bool = True) -> Header:
     """A dataset as pydicom leaves it after a read: raw bytes, VR None for implicit VR."""
     ds = Dataset()
@@ -119,6 +119,11 @@ def test_text_is_decoded_in_the_specific_character_set() -> None:
                                   PATIENT_NAME: ("PN", "Ærø^Åse".encode() + b" ")})
     assert h.text(INSTITUTION) == "Hôpital Saint-Éloi"
     assert h.text(PATIENT_NAME) == "Ærø^Åse"
+    # ISO 2022 is 7-bit: all bytes are ASCII, but the escape sequences switch to JIS X 0208
+    jis = "Yamada^Tarou=山田^太郎".encode("iso2022_jp")
+    assert jis.isascii()
+    iso2022 = raw_header(["", "ISO 2022 IR 87"], {PATIENT_NAME: ("PN", jis)})
+    assert iso2022.text(PATIENT_NAME) == "Yamada^Tarou=山田^太郎"
     latin = raw_header("ISO_IR 100", {INSTITUTION: ("LO", "Hôpital".encode("latin-1") + b" ")})
     assert latin.text(INSTITUTION) == "Hôpital"
 
@@ -180,3 +185,10 @@ def test_functional_group_items_fill_in_missing_attributes() -> None:
     h = Header(top, [])
     h.add_items([macro])
     assert (h.number(KVP), h.number(0x00181110), h.has(0x00181110)) == (70.0, 1100.0, True)
+
+
+def test_stray_bytes_in_an_ascii_value_do_not_crash() -> None:
+    h = raw_header(None, {0x00080060: ("CS", b"X\xc1"), KVP: ("DS", b"8\xb00")})
+    assert h.text(0x00080060) == "X\ufffd"
+    assert h.number(KVP) is None
+    assert h.problems == ["KVP (0018,0060): not a number '8\ufffd0'"]

@@ -55,8 +55,9 @@ def xa_image(uid: str = "1.2.3.4.1", pixels: bool = True, **attrs: object) -> Da
 
 
 def save(ds: Dataset, path: Path, **kw: object) -> bytes:
+    """Write Part 10 (preamble, DICM, File Meta Information) unless ``kw`` says otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, **kw)
+    ds.save_as(path, **{"enforce_file_format": True, **kw})
     return path.read_bytes()
 
 
@@ -85,6 +86,11 @@ def nested_sequence_bytes(depth: int) -> bytes:
     return open_ * depth + close * depth
 
 
+def meta_end(part10: bytes) -> int:
+    """Offset of the data set: preamble, DICM, (0002,0000) element, then the group length."""
+    return 132 + 12 + struct.unpack("<L", part10[140:144])[0]
+
+
 def build_tree(root: Path) -> None:
     """One file per hostile case (names say which); see the expectations in ``EXPECTED``."""
     save(xa_image("1.2.3.4.1"), root / "good.dcm")
@@ -93,21 +99,22 @@ def build_tree(root: Path) -> None:
     whole = save(xa_image("1.2.3.4.2"), root / "tmp_whole.dcm")
     (root / "tmp_whole.dcm").unlink()
     (root / "no_preamble.dcm").write_bytes(whole[132:])
-    raw = xa_image("1.2.3.4.3", pixels=False)
+    raw = xa_image("1.2.3.4.3")
     raw.file_meta = FileMetaDataset()
     save(raw, root / "bare_dataset.dcm", implicit_vr=True, little_endian=True,
          enforce_file_format=False)
     (root / "truncated_header.dcm").write_bytes(whole[:400])
     (root / "truncated_pixels.dcm").write_bytes(whole[:-20])
     wrong = xa_image("1.2.3.4.4")
-    wrong.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian  # the data below is explicit
-    body = save(xa_image("1.2.3.4.4"), root / "wrong_ts.dcm")
-    meta_end = 132 + 12 + struct.unpack("<L", body[140:144])[0]
-    ts_bytes = save(wrong, root / "tmp.dcm")[:meta_end]
+    wrong.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian  # the data set stays explicit
+    explicit = save(xa_image("1.2.3.4.4"), root / "wrong_ts.dcm")
+    implicit = save(wrong, root / "tmp.dcm")
     (root / "tmp.dcm").unlink()
-    (root / "wrong_ts.dcm").write_bytes(ts_bytes[:meta_end] + body[meta_end:])
+    wrong_bytes = implicit[: meta_end(implicit)] + explicit[meta_end(explicit) :]
+    (root / "wrong_ts.dcm").write_bytes(wrong_bytes)
     no_ts = xa_image("1.2.3.4.5")
     del no_ts.file_meta.TransferSyntaxUID
+    no_ts.preamble = bytes(128)
     save(no_ts, root / "missing_ts.dcm", implicit_vr=False, little_endian=True,
          enforce_file_format=False)
     report_with(root / "sr/broken_tree.dcm", lambda ds: delattr(ds, "ContentSequence"))
@@ -117,9 +124,12 @@ def build_tree(root: Path) -> None:
     save(no_uid, root / "no_sop_instance_uid.dcm")
     save(xa_image("1.2.3.4.1"), root / "copies/same_uid_older.dcm")
     os.utime(root / "copies/same_uid_older.dcm", ns=(0, 1_000_000_000))
-    deep = save(xa_image("1.2.3.4.7", pixels=False), root / "deeply_nested.dcm")
-    (root / "deeply_nested.dcm").write_bytes(deep + nested_sequence_bytes(5000))
-    huge = xa_image("1.2.3.4.8", pixels=False)
+    deep = save(xa_image("1.2.3.4.7"), root / "deeply_nested.dcm")
+    pixel_element = len(deep) - 12 - 64  # (7FE0,0010) OB: 12 bytes of header, 64 of pixels
+    (root / "deeply_nested.dcm").write_bytes(
+        deep[:pixel_element] + nested_sequence_bytes(5000) + deep[pixel_element:]
+    )
+    huge = xa_image("1.2.3.4.8")
     item = Dataset()
     item.RequestedProcedureID = "RP1"
     huge.RequestAttributesSequence = [item] * 20000
@@ -128,6 +138,8 @@ def build_tree(root: Path) -> None:
                   PatientName="Yamada^Tarou=山田^太郎=やまだ^たろう"), root / "charset_jis.dcm")
     save(xa_image("1.2.3.4.10", SpecificCharacterSet="ISO_IR 192",
                   PatientName="Müller^Jürgen"), root / "charset_utf8.dcm")
+    save(xa_image("1.2.3.4.12", SpecificCharacterSet="ISO_IR 100",
+                  PatientName="Gérard^Zoë"), root / "charset_latin1.dcm")
     (root / "loop").mkdir()
     (root / "loop" / "back").symlink_to(root)
 
@@ -141,16 +153,17 @@ EXPECTED: dict[str, tuple[str, str, str | None]] = {
     "bare_dataset.dcm": ("image", "ok", None),
     "truncated_header.dcm": ("image", "rejected", "truncated"),
     "truncated_pixels.dcm": ("image", "rejected", "Pixel Data (7FE0,0010)"),
-    "wrong_ts.dcm": ("image", "rejected", None),
+    "wrong_ts.dcm": ("image", "rejected", "it says implicit VR, the data set is encoded explicit"),
     "missing_ts.dcm": ("image", "rejected", "Transfer Syntax UID (0002,0010)"),
     "sr/broken_tree.dcm": ("dose_report", "rejected", None),
     "sr/unknown_units.dcm": ("dose_report", "ok", None),
     "no_sop_instance_uid.dcm": ("image", "rejected", "SOP Instance UID (0008,0018) missing"),
     "copies/same_uid_older.dcm": ("image", "duplicate", "same SOP Instance UID as 'good.dcm'"),
-    "deeply_nested.dcm": ("image", "rejected", "nested"),
+    "deeply_nested.dcm": ("image", "rejected", "RecursionError"),
     "huge_sequence.dcm": ("image", "ok", None),
     "charset_jis.dcm": ("image", "ok", None),
     "charset_utf8.dcm": ("image", "ok", None),
+    "charset_latin1.dcm": ("image", "ok", None),
     "loop/back": ("unknown", "ignored", "already walked"),
 }
 
@@ -188,8 +201,8 @@ def test_every_hostile_file_has_a_status_reason_and_log_line(
             if status in ("rejected", "duplicate", "ignored"):
                 assert any(path in m and row["reason"] in m for m in caplog.messages), path
     names = dict(got["images"].select("source_path", "patient_name").iter_rows())
-    assert names["charset_jis.dcm"] == "Yamada^Tarou=山田^太郎=やまだ^たろう"
     assert names["charset_utf8.dcm"] == "Müller^Jürgen"
+    assert names["charset_latin1.dcm"] == "Gérard^Zoë"
     kept = got["images"].filter(pl.col("sop_instance_uid") == "1.2.3.4.1")
     assert kept["source_path"].to_list() == ["good.dcm"]
     event = got["irradiation_events"].row(0, named=True)
@@ -208,20 +221,27 @@ def test_non_ascii_names_are_hashed_as_decoded(
     got = run(hostile, tmp_path / "out", privacy, caplog)
     names = dict(got["images"].select("source_path", "patient_name").iter_rows())
     assert names["charset_utf8.dcm"] == privacy.pseudonym("patient_name", "Müller^Jürgen")
-    assert names["charset_jis.dcm"] == privacy.pseudonym(
-        "patient_name", "Yamada^Tarou=山田^太郎=やまだ^たろう")
+    assert names["charset_latin1.dcm"] == privacy.pseudonym("patient_name", "Gérard^Zoë")
+    # ISO 2022 (multi-valued Specific Character Set) is 7-bit: its bytes are all ASCII, yet they
+    # must be decoded through the escape sequences, not read as ASCII.
+    jis = got["images"].filter(pl.col("source_path") == "charset_jis.dcm")["patient_name"][0]
+    assert jis == privacy.pseudonym("patient_name", "Yamada^Tarou=山田^太郎=やまだ^たろう")
 
 
+# The interpreter lives under /root (mode 0700): import and warm up everything first, then drop
+# to user nobody for the one read under test.
 _READ_AS_NOBODY = """
 import json, os, sys
 from pathlib import Path
-os.setgid(65534); os.setuid(65534)
 from xrf_assets.core.extraction import ReaderContext, read_one
 from xrf_assets.core.privacy import PrivacySettings
 from xrf_assets.core.rooms import RoomDirectory
 ctx = ReaderContext(Path(sys.argv[1]), RoomDirectory(), PrivacySettings("identified"))
-out = read_one(ctx, sys.argv[2])
-print(json.dumps([out.kind, out.status, out.reason]))
+warm = read_one(ctx, "open.dcm")
+os.setgid(65534)
+os.setuid(65534)
+out = read_one(ctx, "locked.dcm")
+print(json.dumps([warm.status, out.kind, out.status, out.reason]))
 """
 
 
@@ -234,14 +254,15 @@ def test_file_unreadable_for_permissions_is_rejected() -> None:
     try:
         folder.chmod(0o755)
         save(xa_image("1.2.3.4.11"), folder / "locked.dcm")
+        save(xa_image("1.2.3.4.12"), folder / "open.dcm")
         (folder / "locked.dcm").chmod(0o000)
         result = subprocess.run(
-            [sys.executable, "-c", _READ_AS_NOBODY, str(folder), "locked.dcm"],
+            [sys.executable, "-c", _READ_AS_NOBODY, str(folder)],
             capture_output=True, text=True, check=True, timeout=60,
             cwd=Path(__file__).resolve().parents[1],
         )
-        kind, status, reason = json.loads(result.stdout.strip().splitlines()[-1])
-        assert (kind, status) == ("unknown", "rejected")
+        warm, kind, status, reason = json.loads(result.stdout.strip().splitlines()[-1])
+        assert (warm, kind, status) == ("ok", "unknown", "rejected")
         assert "Permission denied" in reason
     finally:
         shutil.rmtree(folder)

@@ -451,6 +451,21 @@ def test_enhanced_xa_reads_functional_groups(tmp_path: Path) -> None:
     assert row["acquisition_datetime_source"] == "acquisition_datetime"
 
 
+def test_enhanced_rotational_run_takes_the_first_frame_and_top_level_wins() -> None:
+    """Per-frame positioner angles (a rotational run): the first frame's; a top-level value
+    (here KVP and the event UID) is used before any functional group."""
+    ds = enhanced_xa([EVENT_1, EVENT_2])
+    del ds.SharedFunctionalGroupsSequence[0].PositionerPositionSequence
+    for frame, angle in zip(ds.PerFrameFunctionalGroupsSequence, ["-90", "90"], strict=True):
+        frame.PositionerPositionSequence = [_ds(PositionerPrimaryAngle=angle,
+                                                PositionerSecondaryAngle="0")]
+    ds.KVP = "70"
+    ds.IrradiationEventUID = EVENT_2
+    row = extract_image(ds, "rot.dcm", NO_ROOMS)
+    assert (row["positioner_primary_angle_deg"], row["kvp_kv"], row["irradiation_event_uids"]) == (
+        -90.0, 70.0, [EVENT_2])
+
+
 def test_problems_default_to_a_private_list() -> None:
     row = extract_image(with_raw(xa_header(), KVP="x"), "a.dcm", NO_ROOMS)
     assert row["kvp_kv"] is None

@@ -21,17 +21,28 @@ T0 = datetime(2026, 9, 14, 10, 0, 0)
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "openrem"
 
 
+def _angles(angles: tuple[float, float] | None) -> dict[str, float]:
+    """Positioner Primary / Secondary Angle: (0018,1510/1511) on images, 112011/112012 on events."""
+    if angles is None:
+        return {}
+    return dict(
+        zip(("positioner_primary_angle_deg", "positioner_secondary_angle_deg"), angles, strict=True)
+    )
+
+
 def img(
     sop: str,
     at_s: float | None,
     *,
     names: tuple[str, ...] = (),
-    study: str = "S1",
+    study: str | None = "S1",
     room: str = "R1",
     series: str = "SE1",
     utc: int | None = None,
+    angles: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     return {
+        **_angles(angles),
         "sop_instance_uid": sop,
         "sop_class_uid": "1.2.840.10008.5.1.4.1.1.12.1",
         "study_instance_uid": study,
@@ -54,8 +65,10 @@ def ev(
     plane: str = "single_plane",
     kind: str = "stationary",
     utc: int | None = None,
+    angles: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     return {
+        **_angles(angles),
         "irradiation_event_uid": uid,
         "report_sop_instance_uid": f"REP-{study}",
         "study_instance_uid": study,
@@ -93,10 +106,12 @@ def link(
 
 
 def links(*rows: tuple[Any, ...]) -> pl.DataFrame:
-    """(event, image, method, time_offset_s, clock_offset_s, source, utc_compared) rows, sorted."""
+    """(event, image, method, time_offset_s, clock_offset_s, source, utc_compared[, decided_by])
+    rows, sorted; decided_by defaults to "time" for time_window links."""
     names = ["irradiation_event_uid", "sop_instance_uid", "link_method", "time_offset_s"]
-    names += ["clock_offset_s", "clock_offset_source", "utc_compared"]
-    frame = frame_from_rows("event_image_links", [dict(zip(names, r, strict=True)) for r in rows])
+    names += ["clock_offset_s", "clock_offset_source", "utc_compared", "decided_by"]
+    full = [r if len(r) == 8 else (*r, "time" if r[2] == "time_window" else None) for r in rows]
+    frame = frame_from_rows("event_image_links", [dict(zip(names, r, strict=True)) for r in full])
     return frame.sort("sop_instance_uid", "irradiation_event_uid")
 
 
@@ -193,6 +208,7 @@ def test_unlinked_reasons() -> None:
     result = link(
         [
             img("I-ROOM", 1.0, room="R9"),  # study has events, but of another room
+            img("I-NOSTUDY", 1.0, study=None),
             img("I-NOTIME", None),
             img("I-FAR", 200.0),
             img("I-OK", 2.0),
@@ -204,6 +220,7 @@ def test_unlinked_reasons() -> None:
         result.unlinked,
         unlinked(
             ("I-FAR", "outside_window", ["E2"], 90.0, 0.0),
+            ("I-NOSTUDY", "no_dose_report", [], None, None),
             ("I-NOTIME", "no_time", [], None, None),
             ("I-ROOM", "no_candidate_event", [], None, None),
         ),
@@ -360,6 +377,20 @@ def test_time_pattern_per_day_after_a_clock_reset() -> None:
     ).is_empty()
 
 
+def test_settings_switch_off_day_offsets_and_the_time_pattern() -> None:
+    images, events = _offset_room(40.0)
+    by_room = link(images, events, settings=LinkSettings(per_day_offsets=False))
+    assert by_room.links.get_column("clock_offset_source").unique().to_list() == ["uid_pairs_room"]
+    images, events = _pattern_room(45.0, _STARTS)
+    no_pattern = link(images, events, settings=LinkSettings(estimate_from_time_pattern=False))
+    assert no_pattern.clock_offsets.get_column("source").to_list() == ["none"]
+    # 45 s late with a 2 s tolerance alone, two images land in the next run's window: the wrong
+    # links the time-pattern estimate (on by default) exists to prevent
+    wrong = no_pattern.links.select("irradiation_event_uid", "sop_instance_uid").rows()
+    assert wrong == [("E0-1", "I0-0"), ("E0-5", "I0-4")]
+    assert no_pattern.unlinked.get_column("reason").to_list() == ["outside_window"] * 8
+
+
 def test_time_pattern_refuses_a_regular_rhythm_and_does_not_guess() -> None:
     events = [ev(f"E{k}", 6.0 * k, 5.0) for k in range(12)]  # back to back, 1 s apart
     images = [img(f"I{k}", 6.0 * k + 2.0 + 30.0) for k in range(12)]  # image clock 30 s ahead
@@ -409,6 +440,30 @@ def test_biplane_plane_from_linked_siblings() -> None:
     assert_frame_equal(result.unlinked, unlinked(("IX", "ambiguous", ["A2", "B2"], 0.0, 0.0)))
 
 
+def test_positioner_angles_decide_between_windows_the_clock_cannot_separate() -> None:
+    frontal, lateral = (0.0, 0.0), (90.0, 0.0)
+    events = [
+        ev("A", 0.0, 5.0, plane="plane_a", angles=frontal),
+        ev("B", 0.0, 5.0, plane="plane_b", angles=lateral),
+        ev("C", 60.0, 5.0, plane="plane_a", angles=frontal),
+        ev("D", 60.0, 5.0, plane="plane_b", angles=frontal),  # both planes at the same angles
+    ]
+    images = [
+        img("I-B", 1.0, series="S1", angles=(90.04, 0.0)),  # within 1 deg of B only
+        img("I-CD", 61.0, series="S2", angles=frontal),  # agrees with both C and D
+        img("I-NOANGLE", 1.0, series="S3"),
+    ]
+    result = link(images, events)
+    assert_frame_equal(result.links, links(("B", "I-B", "time_window", 1.0, *NONE, "geometry")))
+    assert_frame_equal(
+        result.unlinked,
+        unlinked(
+            ("I-CD", "ambiguous", ["C", "D"], 0.0, 0.0),
+            ("I-NOANGLE", "ambiguous", ["A", "B"], 0.0, 0.0),
+        ),
+    )
+
+
 def test_utc_offsets_compared_only_when_both_sides_give_one() -> None:
     result = link(
         [
@@ -425,6 +480,12 @@ def test_utc_offsets_compared_only_when_both_sides_give_one() -> None:
         ),
     )
     assert result.metadata()["links_compared_local_mixed_utc"] == 1
+
+
+def test_empty_inputs_give_empty_contract_frames() -> None:
+    result = link([], [])
+    assert result.links.is_empty() and result.unlinked.is_empty()
+    assert result.metadata()["links"] == 0
 
 
 def test_metadata_is_plain_values() -> None:

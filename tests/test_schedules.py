@@ -33,4 +33,4 @@ def test_schedule_runs_the_audit_job_at_06_utc_on_the_first() -> None:
     assert monthly_audit_schedule.job_name == monthly_audit_job.name
     assert MONTHLY_AUDIT_CRON == "0 6 1 * *"
     assert monthly_audit_schedule.cron_schedule == MONTHLY_AUDIT_CRON
-    assert monthly_audit_schedule.execution_timezone == "UTC"
+    assert monthly_audit_schedule.execution_timezone == "UTC"  # XRF_TIMEZONE unset

@@ -90,9 +90,11 @@ def test_no_run_while_an_ingest_is_active_and_the_change_is_kept_for_later(tree:
     with instance_for_test() as busy:
         cursor = _tick(tree, busy, None).cursor
         (tree / "IM0003").write_bytes(b"arriving")
-        create_run_for_test(busy, job_name=ingest_job.name, status=DagsterRunStatus.STARTED)
+        run = create_run_for_test(busy, job_name=ingest_job.name, status=DagsterRunStatus.STARTED)
         result = _tick(tree, busy, cursor)
         assert isinstance(result, SkipReason) and "ingest run" in (result.skip_message or "")
+        busy.delete_run(run.run_id)  # the run is over; the cursor was not moved
+        assert _requests(_tick(tree, busy, cursor)) == 1
 
 
 def test_a_missing_input_folder_is_skipped_with_its_name(

@@ -11,7 +11,26 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from schemas import contract
 from xrf_assets.core.store import SchemaViolation, TableStore, frame_from_rows
+
+_FILLER = {
+    pl.String: "x",
+    pl.Int64: 0,
+    pl.Float64: 0.0,
+    pl.Boolean: False,
+    pl.Date: date(2026, 1, 1),
+}
+
+
+def _valid_row(table: str, **values: object) -> dict[str, object]:
+    """A row that fills the contract's required columns, so tests state only what they test."""
+    row = {
+        c.name: _FILLER[c.dtype.base_type()]
+        for c in contract(table).columns
+        if not c.nullable and c.dtype.base_type() in _FILLER
+    }
+    return row | values
 
 
 def _links(*rows: tuple[str, str, str]) -> pl.DataFrame:
@@ -87,9 +106,8 @@ def test_write_replaces_by_rename(tmp_path: Path) -> None:
 def test_monthly_table_is_hive_partitioned_and_readable_whole(tmp_path: Path) -> None:
     store = TableStore(tmp_path)
     for month, uid, dap in [("2026-09", "1.1", 0.01), ("2026-10", "1.2", 0.02)]:
-        df = frame_from_rows(
-            "study_dose", [{"month": month, "study_instance_uid": uid, "dap_total_gy_m2": dap}]
-        )
+        row = _valid_row("study_dose", month=month, study_instance_uid=uid, dap_total_gy_m2=dap)
+        df = frame_from_rows("study_dose", [row])
         store.write("study_dose", df, month=month)
     assert (tmp_path / "study_dose" / "month=2026-10" / "part-0.parquet").exists()
     assert store.months("study_dose") == ["2026-09", "2026-10"]
@@ -108,7 +126,7 @@ def test_monthly_table_is_hive_partitioned_and_readable_whole(tmp_path: Path) ->
 
 
 def test_rows_of_another_month_are_refused(tmp_path: Path) -> None:
-    df = frame_from_rows("study_dose", [{"month": "2026-09", "study_instance_uid": "1"}])
+    df = frame_from_rows("study_dose", [_valid_row("study_dose", month="2026-09")])
     with pytest.raises(SchemaViolation, match="month 2026-10"):
         TableStore(tmp_path).write("study_dose", df, month="2026-10")
 

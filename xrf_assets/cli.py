@@ -11,7 +11,7 @@ def _synth(args: argparse.Namespace) -> int:
     from xrf_assets.synth import SynthConfig, generate
 
     out = Path(args.out)
-    truth = generate(out, SynthConfig.demo(seed=args.seed))
+    truth = generate(out, SynthConfig.preset(args.preset, seed=args.seed))
     for name, frame in truth.frames().items():
         print(f"{name:>22}: {frame.height} rows")
     print(f"{'DICOM tree':>22}: {out / 'dicom'}")
@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("synth", help="write a synthetic DICOM corpus with its ground truth")
     p.add_argument("--out", required=True, help="folder for dicom/ and truth/")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--preset",
+        choices=["demo", "small", "realsize"],
+        default="demo",
+        help="demo: 3 rooms, 2 months; small: every hard case, tiny; realsize: 30 MB images",
+    )
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("run", help="materialize ingest, link and every month's audit in-process")

@@ -4,7 +4,6 @@ One multi-asset because one read of each file feeds all five tables; reading a 1
 header once instead of per table is the point.
 """
 
-
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """Link family: which irradiation event produced which image, and the images left unlinked."""
 
-
 from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset

@@ -5,7 +5,7 @@ Defaults follow NCRP Report 168's substantial radiation dose levels: reference a
 procedures weeks apart, so the same thresholds apply to a patient's studies summed over a rolling
 window of calendar months ending with the audited month (earlier months' events are read too).
 A patient is alerted in a month only if they have a study in it, so one crossing is alerted once
-per new exposure rather than every month after.
+per new exposure rather than every month after. Studies without a Patient ID get study alerts only.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def _cell(value: object, digits: int) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}g}"
+        return f"{value:,.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return str(value).replace("|", "\\|")

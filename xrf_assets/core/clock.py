@@ -5,20 +5,22 @@ Sign: ``offset = image clock - report clock``; the corrected image time is ``ima
 Estimator. A pair (image, event) known to belong together says the image's acquisition time lies
 inside the event's window [DateTime Started (111526), + Irradiation Duration (113742)], so the
 offsets consistent with it form the interval ``[diff - duration - slack, diff + slack]`` (``diff``
-= image time - event start; ``slack`` covers whole-second TM values). The estimate is the centre of
-the region covered by the most intervals (the deepest region) and its half-width is the
-uncertainty, which the linker adds to its tolerance and ambiguity margin.
+= image time - event start; ``slack`` covers whole-second TM values). Depth at an offset is the
+number of images with an interval covering it; the estimate is the centre of the top plateau
+(depth within ``PLATEAU_SHARE`` of the best) and its half-width is the uncertainty, which the
+linker adds to its tolerance and ambiguity margin.
 
 Why not the median of ``diff - duration / 2``: the time of a cine run is usually its first frame,
 so that median is biased by half a typical duration, enough to move an image into the next event
-of a back-to-back series. The deepest region is unbiased (it narrows onto the true offset as image
-positions within events vary) and robust: a wrong pair adds one interval elsewhere and cannot move
-it.
+of a back-to-back series. The plateau is unbiased (it narrows onto the true offset as image
+positions within events vary; where they do not, its width says so) and robust: a wrong pair adds
+one interval elsewhere and cannot move it.
 
-Rooms with no pair known by UID ((0008,3010) or 113795 absent): the same estimator over every
+Rooms with no pair known by UID ((0008,3010) and 113795 absent): the same estimator over every
 same-study pair within ``max_offset_s`` finds the offset where most images fall inside an event
 window (``pattern_offsets``). A regular rhythm of events has several equally good offsets, so the
-pattern estimate is taken only when its peak is unique and narrow (see ``pattern_offsets``).
+pattern estimate is taken only when its peak is unique and narrow; where it is refused and 0 s
+does not fit either, the offset is ``unresolved`` and the linker does not guess.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from xrf_assets.core.errors import ExtractionError
-from xrf_assets.core.header_values import Header
 from xrf_assets.core.image_headers import IMAGE_SOP_CLASSES
 
 # Elements longer than this stay on disk until read (a deferred read reopens the file by name).
@@ -91,8 +90,7 @@ def _truncation(ds: Dataset, fp: BinaryIO) -> str | None:
             return f"it ends inside element {last.tag}"
         if end < size:
             return f"{size - end} bytes after element {last.tag} are not a whole element"
-    sop_class = Header(ds, []).text(_SOP_CLASS_UID)
-    if sop_class in IMAGE_SOP_CLASSES:
+    if sop_class_uid(ds) in IMAGE_SOP_CLASSES:
         return "an XA/XRF image that ends before its Pixel Data (7FE0,0010)"
     return None
 
@@ -104,6 +102,14 @@ def _check_plausible(ds: Dataset) -> None:
         raise ExtractionError(
             "File Meta Information has no Transfer Syntax UID (0002,0010): encoding unknown"
         )
-    sop_class = Header(ds, []).text(_SOP_CLASS_UID) or meta.get("MediaStorageSOPClassUID")
+    sop_class = sop_class_uid(ds) or meta.get("MediaStorageSOPClassUID")
     if not sop_class or not _UID.match(str(sop_class)):
         raise ExtractionError("not a DICOM instance: no valid SOP Class UID (0008,0016)")
+
+
+def sop_class_uid(ds: Dataset) -> str:
+    """SOP Class UID (0008,0016) from the raw bytes: pydicom's conversion would warn on junk."""
+    elem = ds.get_item(_SOP_CLASS_UID)
+    value = elem.value if elem is not None else None
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value or "")
+    return text.strip("\0 ")

@@ -114,8 +114,8 @@ class UnitLog:
             if item is None:
                 continue
             num = item.num_value()
-            if num is None:
-                return None
+            if num is None:  # sent without a value: an alternative concept may carry one
+                continue
             if num.is_array:
                 self.node.issues.append(
                     f"{item.path}: {len(num.values)} values where one is expected; left null"
@@ -134,8 +134,10 @@ class UnitLog:
             if item is None:
                 continue
             num = item.num_value()
-            f = None if num is None else self.factor(concept, num, target)
-            if num is None or f is None:
+            if num is None:
+                continue
+            f = self.factor(concept, num, target)
+            if f is None:
                 return None, None, None
             mean, low, high = num.summary()
             return (

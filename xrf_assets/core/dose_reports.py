@@ -8,6 +8,7 @@ the ingest stage.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,12 +28,7 @@ from xrf_assets.core.header_values import (
 )
 from xrf_assets.core.report_duplicates import ReportResolution, resolve_report_duplicates
 from xrf_assets.core.rooms import DeviceIdentity, RoomDirectory
-from xrf_assets.core.sr_tree import (
-    CodeKey,
-    ContentNode,
-    concept_of,
-    key_of,
-)
+from xrf_assets.core.sr_tree import CodeKey, ContentNode, concept_of, key_of
 
 __all__ = [
     "ReportExtract",
@@ -196,7 +192,7 @@ def _accumulated(
     """One row per Accumulated X-Ray Dose Data (113702) container, keyed by its plane."""
     rows: dict[str, dict[str, Any]] = {}
     for container in root.all(codes.ACCUMULATED_XRAY_DOSE_DATA):
-        plane = "total"
+        plane: str | None = "total"
         if container.has(codes.ACQUISITION_PLANE):
             plane = label(container, codes.ACQUISITION_PLANE, PLANES)
         else:
@@ -204,6 +200,7 @@ def _accumulated(
                 f"{container.path}: no Acquisition Plane (113764); recorded as plane 'total'"
             )
         if plane is None:
+            container.issues.append(f"{container.path}: Acquisition Plane unreadable; skipped")
             continue
         if plane in rows:
             container.issues.append(f"{container.path}: second container for {plane}; ignored")
@@ -227,7 +224,7 @@ def _accumulated(
     return list(rows.values())
 
 
-def report_modality(
+def _modality(
     root: ContentNode, events: list[dict[str, Any]], refs: list[tuple[str | None, str | None]],
     accumulated: list[dict[str, Any]],
 ) -> str | None:
@@ -298,7 +295,7 @@ def extract_report(ds: Dataset, source_path: str, rooms: RoomDirectory) -> Repor
         _extract(h, root, source_path, rooms, out)
     except ExtractionError:
         raise
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+    except (IndexError, KeyError, TypeError, ValueError, struct.error) as exc:  # corrupt values
         raise ExtractionError(
             f"content tree cannot be read ({type(exc).__name__}: {exc}); no rows taken"
         ) from exc
@@ -340,6 +337,6 @@ def _extract(
             })
     _check_study_date(report["study_date"], out)
     out.accumulated = _accumulated(root, report, report_time, source_path)
-    modality = report_modality(root, out.events, all_refs, out.accumulated)
+    modality = _modality(root, out.events, all_refs, out.accumulated)
     for row in out.events:
         row["modality"] = modality

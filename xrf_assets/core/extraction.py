@@ -9,6 +9,7 @@ because a value may be a patient's name.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import traceback
 import warnings
@@ -19,7 +20,8 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.valuerep import VR
 
 from xrf_assets.core.dicom_read import read_header
 from xrf_assets.core.dose_reports import RDSR_SOP_CLASSES, extract_report, is_dose_report
@@ -31,6 +33,14 @@ from xrf_assets.core.rooms import RoomDirectory
 Rows = dict[str, list[dict[str, Any]]]
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _MAX_WARNINGS = 3
+_PREAMBLE = 132  # 128 bytes and "DICM"
+_VRS = frozenset(vr.value for vr in VR)
+# uncompressed transfer syntax -> data set encoded with explicit VR
+_VR_ENCODING = {
+    ImplicitVRLittleEndian: False,
+    ExplicitVRLittleEndian: True,
+    ExplicitVRBigEndian: True,
+}
 
 
 @dataclass(frozen=True)
@@ -136,18 +146,28 @@ _KIND_BY_CLASS = {uid: "image" for uid in IMAGE_SOP_CLASSES} | {
 
 
 def _identify_from_meta(out: FileOutcome, path: Path) -> None:
-    """Kind and UIDs from the File Meta Information (0002,xxxx) alone, where it is readable."""
-    try:
-        meta = read_file_meta_info(path)
-    except Exception:  # the meta group is as damaged as the rest: nothing more to learn
-        return
+    """Kind and UIDs from the File Meta Information (0002,xxxx) alone, where it is readable; and
+    a wrong Transfer Syntax UID named as the cause, where it is one."""
+    meta = read_file_meta_info(path)  # raises when the meta group is damaged too
     sop_class = _text(meta, "MediaStorageSOPClassUID")
+    syntax = _text(meta, "TransferSyntaxUID")
     out.kind = _KIND_BY_CLASS.get(sop_class or "", "unknown")
     out.header = {
         "sop_instance_uid": _text(meta, "MediaStorageSOPInstanceUID"),
         "sop_class_uid": sop_class,
-        "transfer_syntax_uid": _text(meta, "TransferSyntaxUID"),
+        "transfer_syntax_uid": syntax,
     }
+    group_length = meta.get("FileMetaInformationGroupLength")
+    if syntax is None or group_length is None or syntax not in _VR_ENCODING:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(_PREAMBLE + 12 + int(group_length))
+        first = fh.read(6)
+    explicit = len(first) == 6 and first[4:6].decode("latin-1") in _VRS
+    if explicit != _VR_ENCODING[syntax]:
+        said, found = ("explicit", "implicit") if _VR_ENCODING[syntax] else ("implicit", "explicit")
+        out.reason = (f"wrong Transfer Syntax UID (0002,0010): it says {said} VR, the data set is "
+                      f"encoded {found} VR ({out.reason})")
 
 
 def _unexpected(exc: Exception) -> str:
@@ -182,7 +202,8 @@ def read_one(ctx: ReaderContext, path: str) -> FileOutcome:
             out.status, out.rows = "rejected", {}
             out.reason = failure(exc) if failure else _unexpected(exc)
             if not out.header:
-                _identify_from_meta(out, ctx.root / path)
+                with contextlib.suppress(Exception):  # a second look, never a new failure
+                    _identify_from_meta(out, ctx.root / path)
     notes = dict.fromkeys(_QUOTED.sub("'…'", str(w.message)) for w in caught)
     out.issues.extend(f"pydicom: {n}" for n in list(notes)[:_MAX_WARNINGS])
     if len(notes) > _MAX_WARNINGS:

@@ -29,6 +29,7 @@ T = TypeVar("T")
 _BINARY = {"FD": "d", "FL": "f", "US": "H", "UL": "I", "SS": "h", "SL": "i", "SV": "q", "UV": "Q"}
 # VRs whose bytes may be in the Specific Character Set (0008,0005); the rest are ASCII.
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 _PN_DELIMITERS = {0x5E, 0x3D}  # ^ and =, where ISO 2022 escape state resets
 
 _DA = re.compile(r"^(\d{4})\.?(\d{2})\.?(\d{2})$")  # YYYYMMDD, or ACR-NEMA YYYY.MM.DD
@@ -119,7 +120,7 @@ class Header:
     def __init__(self, ds: Dataset, problems: list[str]) -> None:
         self.ds = ds
         self.problems = problems
-        self._elems: dict[int, Element] = {int(t): e for t, e in ds.items()}
+        self._elems: dict[int, Element] = dict(zip(map(int, ds.keys()), ds.values(), strict=True))
         self._owner: dict[int, Dataset] = {}  # where a functional group element came from
         charset = ds.original_character_set
         self._encodings = [charset] if isinstance(charset, str) else list(charset or ())
@@ -154,6 +155,11 @@ class Header:
                     return None
                 value = elem.value
             if type(value) is bytes:
+                vr = elem.VR  # the common cases first, without a call
+                if vr in _ASCII_VRS:
+                    return value.decode("ascii", "replace")
+                if vr in _CHARSET_VRS and value.isascii() and b"\x1b" not in value:
+                    return value.decode("ascii")  # no ISO 2022 escape: plain ASCII
                 return self._decode(tag, elem, value)
         if value is None or isinstance(value, str):
             return value
@@ -175,7 +181,7 @@ class Header:
                 return None
             order = ">" if elem.is_little_endian is False else "<"
             return list(struct.unpack(f"{order}{len(raw) // size}{code}", raw))
-        if vr in _CHARSET_VRS and not raw.isascii():
+        if vr in _CHARSET_VRS and (not raw.isascii() or b"\x1b" in raw):
             return decode_bytes(raw, self._encodings, _PN_DELIMITERS if vr == "PN" else set())
         return raw.decode("ascii", "replace")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xrf_assets.core.dicom_read import read_header
+from xrf_assets.core.dicom_read import read_header, sop_class_uid
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.image_headers import IMAGE_SOP_CLASSES, extract_image
 from xrf_assets.core.rooms import RoomDirectory
@@ -40,7 +40,7 @@ def extract_image_files(
         problems: list[str] = []
         try:
             ds = read_header(root / path)
-            if str(ds.get("SOPClassUID", "")) not in IMAGE_SOP_CLASSES:
+            if sop_class_uid(ds) not in IMAGE_SOP_CLASSES:
                 batch.not_images.append(path)
                 continue
             batch.rows.append(extract_image(ds, path, rooms, problems))

@@ -98,15 +98,13 @@ _NUMBER: dict[str, int] = {
     "acquisition_duration_s": 0x00189073,
 }
 
-# column -> attributes tried in order, each with the unit it is sent in (column unit last)
-_FIRST_OF: dict[str, tuple[tuple[int, str], ...]] = {
-    "tube_current_ma": ((0x00181151, "mA"), (0x00189330, "mA")),
-    "exposure_time_ms": ((0x00181150, "ms"), (0x00189328, "ms")),
-    "exposure_mas": ((0x00181152, "mA.s"), (0x00189332, "mA.s"), (0x00181153, "uA.s")),
-    "dap_gy_m2": ((0x0018115E, "dGy.cm2"),),  # (0018,115E) is sent in dGy.cm2
+# column -> (column unit, attributes tried in order with the unit each is sent in)
+_FIRST_OF: dict[str, tuple[str, tuple[tuple[int, str], ...]]] = {
+    "tube_current_ma": ("mA", ((0x00181151, "mA"), (0x00189330, "mA"))),
+    "exposure_time_ms": ("ms", ((0x00181150, "ms"), (0x00189328, "ms"))),
+    "exposure_mas": ("mA.s", ((0x00181152, "mA.s"), (0x00189332, "mA.s"), (0x00181153, "uA.s"))),
+    "dap_gy_m2": ("Gy.m2", ((0x0018115E, "dGy.cm2"),)),  # (0018,115E) is sent in dGy.cm2
 }
-_FIRST_OF_UNIT = {"tube_current_ma": "mA", "exposure_time_ms": "ms", "exposure_mas": "mA.s",
-                  "dap_gy_m2": "Gy.m2"}
 
 # (acquisition_datetime_source, DT attribute | (DA, TM) attributes), in order of preference
 _DATETIME_SOURCES: tuple[tuple[str, int | tuple[int, int]], ...] = (
@@ -176,10 +174,11 @@ def extract_image(
 
 def _first_of(h: Header, column: str) -> float | None:
     """The first of several attributes that has a value, converted to the column's unit."""
-    for tag, sent in _FIRST_OF[column]:
+    unit, sources = _FIRST_OF[column]
+    for tag, sent in sources:
         value = h.number(tag)
         if value is not None:
-            return units.convert(value, sent, _FIRST_OF_UNIT[column])
+            return units.convert(value, sent, unit)
     return None
 
 

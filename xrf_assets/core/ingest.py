@@ -162,6 +162,15 @@ def _log_outcome(log: logging.Logger, o: FileOutcome) -> None:
         log.info("issue in %s: %s", o.path, issue)
 
 
+def _log_markers(log: logging.Logger, markers: pl.DataFrame) -> None:
+    """Files gone since the last run, and entries of the walk that cannot be read as files."""
+    for row in markers.iter_rows(named=True):
+        if not row["present"]:
+            log.warning("missing %s: no longer under the input root", row["path"])
+        elif row["data_seg"] is None:
+            log.warning("%s %s: %s", row["status"], row["path"], row["reason"])
+
+
 def _stage_batch(
     area: StagingArea, outcomes: list[FileOutcome], found: dict[str, FoundFile], log: logging.Logger
 ) -> None:
@@ -187,8 +196,7 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
         found = discover(input_dir)
         plan = _plan(found, staging.files(), settings.full_rebuild)
         if plan.markers.height:
-            for row in plan.markers.filter(pl.col("present").not_()).iter_rows(named=True):
-                log.warning("missing %s: no longer under the input root", row["path"])
+            _log_markers(log, plan.markers)
             staging.append(plan.markers)
         log.info(
             "%d files found, %d to read, %d unchanged",

@@ -18,6 +18,10 @@ BUCKET_S = 60.0
 
 _OPPOSITE_PLANE = {"plane_a": "plane_b", "plane_b": "plane_a"}
 
+# Angles both sides carry: image (0018,1510) / (0018,1511) / (0018,1450), event 112011 / 112012 /
+# 113770. Same column names in both contracts; prefixed img_/ev_ here.
+ANGLES = ("positioner_primary_angle_deg", "positioner_secondary_angle_deg", "column_angulation_deg")
+
 
 def _epoch_s(column: str) -> pl.Expr:
     return pl.col(column).dt.epoch("us").cast(pl.Float64) / 1e6
@@ -33,6 +37,7 @@ def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
         img_t_s=_epoch_s("acquisition_datetime"),
         img_utc_off=pl.col("utc_offset_s"),
         day=pl.col("acquisition_datetime").dt.date(),
+        **{f"img_{a}": pl.col(a) for a in ANGLES},
     )
 
 
@@ -51,6 +56,7 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
         ev_t_s=_epoch_s("datetime_started"),
         ev_utc_off=pl.col("utc_offset_s"),
         dur_s=pl.col("irradiation_duration_s").fill_null(0.0).clip(lower_bound=0.0),
+        **{f"ev_{a}": pl.col(a) for a in ANGLES},
     )
 
 
@@ -75,6 +81,21 @@ def utc_spread_s(images: pl.DataFrame, events: pl.DataFrame) -> float:
     img = set(images.get_column("img_utc_off").drop_nulls().to_list())
     ev = set(events.get_column("ev_utc_off").drop_nulls().to_list())
     return float(max((abs(a - b) for a in img for b in ev), default=0))
+
+
+def geometry(tolerance_deg: float) -> pl.Expr:
+    """``match`` when every angle both sides give agrees within ``tolerance_deg`` (at least one),
+    ``mismatch`` when one differs by more, null when no angle is on both sides."""
+    diffs = [(pl.col(f"img_{a}") - pl.col(f"ev_{a}")).abs() for a in ANGLES]
+    known = pl.sum_horizontal([d.is_not_null() for d in diffs])
+    off = pl.any_horizontal([(d > tolerance_deg).fill_null(False) for d in diffs])
+    return (
+        pl.when(known == 0)
+        .then(pl.lit(None, pl.String))
+        .when(off)
+        .then(pl.lit("mismatch"))
+        .otherwise(pl.lit("match"))
+    )
 
 
 def plane_compatible(image_plane: str, event_plane: str) -> pl.Expr:

@@ -18,10 +18,12 @@ Methods, most trusted first (``shared/docs/dicom-dose-reference.md`` section 4):
 Fluoroscopy events are candidates like any other: they usually store no image, but a last-image-
 hold image is real and belongs to them. Excluding them would hand such an image to a neighbouring
 acquisition whose widened window touches it: a wrong link. Kept, the fluoroscopy window competes
-and the ambiguity rule decides.
+and the ambiguity rule decides. (They do not vote in the time-pattern clock estimate, though.)
 
 Clock offsets are estimated per room (and per day) by ``clock.py`` and applied before the window;
-times are compared as ``link_times.py`` describes (UTC only when both sides give an offset).
+where the offset is known to be non-zero but cannot be fixed, images are left ``clock_unresolved``
+rather than compared at 0 s. Times are compared as ``link_times.py`` describes (UTC only when both
+sides give an offset; local times otherwise, counted in the metadata where only one side does).
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class LinkSettings:
         peak counts as unique: offsets scoring 80 % of the best must lie within 10 s of each other
         (about one cine run: the main lobe; two peaks a rhythm of events apart are refused), and
         half the images must fall into a window at the chosen offset.
+    angle_tolerance_deg: where the clock cannot separate two windows, positioner angles that
+        agree within this (header and SR both send tenths of a degree) single out the event;
+        the two planes of a biplane system differ by tens of degrees.
     """
 
     tolerance_s: float = 2.0
@@ -90,6 +95,7 @@ class LinkSettings:
     pattern_peak_ratio: float = 0.8
     pattern_max_peak_width_s: float = 10.0
     pattern_min_image_fraction: float = 0.5
+    angle_tolerance_deg: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -307,14 +313,11 @@ def link_images(
     uid_rows = uid_pairs.join(
         offsets.select("room_id", "day", "source", "offset_s"), on=["room_id", "day"], how="left"
     ).with_columns(
-        clock_offset_s=pl.col("offset_s").fill_null(0.0), source=pl.col("source").fill_null("none")
+        clock_offset_s=pl.col("offset_s").fill_null(0.0),
+        source=pl.col("source").fill_null("none"),
+        decided_by=pl.lit(None, pl.String),
     )
-    links = pl.concat(
-        [
-            _link_rows(uid_rows),
-            _link_rows(window_links),
-        ]
-    ).sort(["sop_instance_uid", "irradiation_event_uid"])
+    links = pl.concat([_link_rows(uid_rows), _link_rows(window_links)]).sort(_PAIR[::-1])
     mixed = pl.concat([uid_rows.select("mixed_utc"), window_links.select("mixed_utc")])
     counts["links_compared_local_mixed_utc"] = int(mixed.get_column("mixed_utc").sum())
     counts["images"] = images.height
@@ -330,8 +333,8 @@ def link_images(
 
 
 def _link_rows(pairs: pl.DataFrame) -> pl.DataFrame:
-    """`event_image_links` columns from pairs carrying diff_s, clock_offset_s and source; the clock
-    fields stay null where a side has no time (nothing was compared)."""
+    """`event_image_links` columns from pairs carrying diff_s, clock_offset_s, source and
+    decided_by; the clock fields stay null where a side has no time (nothing was compared)."""
     timed = pl.col("diff_s").is_not_null()
     return pairs.select(
         *_PAIR,
@@ -340,4 +343,5 @@ def _link_rows(pairs: pl.DataFrame) -> pl.DataFrame:
         clock_offset_s=pl.when(timed).then(pl.col("clock_offset_s")),
         clock_offset_source=pl.when(timed).then(pl.col("source")),
         utc_compared=pl.when(timed).then(pl.col("utc_compared")),
+        decided_by="decided_by",
     )

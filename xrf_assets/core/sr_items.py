@@ -72,6 +72,8 @@ def _elements(buf: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Ra
             start, pos = pos, _skip_sequence(buf, pos, implicit)
             elements[tag] = (vr, buf[start:pos])
         else:
+            if pos + length > limit:
+                raise MalformedSequence(f"element ({group:04X},{element:04X}) overruns its item")
             elements[tag] = (vr, buf[pos : pos + length])
             pos += length
     if end is None:
@@ -95,6 +97,13 @@ def _skip_sequence(buf: bytes, pos: int, implicit: bool) -> int:
 
 def parse_sequence(buf: bytes, implicit: bool) -> list[RawItem]:
     """The items of a little-endian sequence value (which may end with its delimiter)."""
+    try:
+        return _items(buf, implicit)
+    except struct.error as exc:
+        raise MalformedSequence(f"truncated: {exc}") from None
+
+
+def _items(buf: bytes, implicit: bool) -> list[RawItem]:
     items: list[RawItem] = []
     pos = 0
     while pos + 8 <= len(buf):

@@ -129,7 +129,7 @@ class ContentNode:
     def _sequence(self, tag: int) -> list[Item]:
         try:
             return sr_items.sequence(self.item, tag)
-        except (MalformedSequence, IndexError, ValueError) as exc:  # struct.error is a ValueError
+        except MalformedSequence as exc:
             self.issues.append(f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
                                f"cannot be read ({exc}); read as empty")
             return []

@@ -139,20 +139,19 @@ class TableStore:
         c = contract(table)
         if c.partitioned_by_month:
             months = [month] if month is not None else self.months(table)
-            frames = [self._read_month(c, m) for m in months]
-            frames = [f for f in frames if f is not None]
+            frames = [f for m in months if (f := self._read_month(c, m)) is not None]
             return pl.concat(frames) if frames else c.empty()
         target = self.path(table)
         if not target.exists():
             return c.empty()
-        return pl.read_parquet(target).select(c.column_names).cast(dict(c.schema))
+        return pl.read_parquet(target).select(c.column_names).cast(c.schema)
 
     def _read_month(self, c: Contract, month: str) -> pl.DataFrame | None:
         target = self.path(c.name, month)
         if not target.exists():
             return None
         df = pl.read_parquet(target).with_columns(pl.lit(month).alias("month"))
-        return df.select(c.column_names).cast(dict(c.schema))
+        return df.select(c.column_names).cast(c.schema)
 
     def months(self, table: str) -> list[str]:
         """Months written for a monthly table, sorted."""

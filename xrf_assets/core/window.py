@@ -5,7 +5,11 @@ Accumulation 110180, else the report's Study Instance UID) and room, of a compat
 clock-corrected time must fall in [start, start + duration] widened by the tolerance (plus the
 offset's uncertainty). Each fitting window scores the distance from the corrected time to it (0
 inside); the best is linked only when it beats the second by the ambiguity margin (plus the
-offset's uncertainty): two windows that the clock cannot tell apart make the image ``ambiguous``.
+offset's uncertainty). Where the clock cannot tell two or more windows apart, the positioner angles
+decide if they can: the image's (0018,1510)/(0018,1511)/(0018,1450) must agree (within
+``angle_tolerance_deg``) with exactly one contender's 112011/112012/113770 and disagree with every
+other's, as with the two planes of a biplane system (``decided_by = geometry``). Otherwise the
+image is ``ambiguous``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from xrf_assets.core.link_times import plane_compatible, utc_spread_s, window_pairs, with_pair_times
+from xrf_assets.core.link_times import (
+    geometry,
+    plane_compatible,
+    utc_spread_s,
+    window_pairs,
+    with_pair_times,
+)
 from xrf_assets.core.store import frame_from_rows
 
 if TYPE_CHECKING:
@@ -33,8 +43,9 @@ def _gap(corrected: pl.Expr) -> pl.Expr:
     return pl.max_horizontal(pl.lit(0.0), -corrected, corrected - pl.col("dur_s"))
 
 
-def _fits(timed: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
-    """Every (image, event) pair whose widened window holds the corrected image time."""
+def _fits(timed: pl.DataFrame, ev: pl.DataFrame, angle_tolerance_deg: float) -> pl.DataFrame:
+    """Every (image, event) pair whose widened window holds the corrected image time, with its
+    gap to the window and whether the angles agree."""
     widen = timed.select(pl.col("tol").max().fill_null(0.0)).item()
     pairs = with_pair_times(window_pairs(timed, ev, "t_corr", widen + utc_spread_s(timed, ev)))
     corrected = pl.col("diff_s") - pl.col("clock_offset_s")
@@ -42,7 +53,22 @@ def _fits(timed: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
         plane_compatible("img_plane", "plane"),
         corrected >= -pl.col("tol"),
         corrected <= pl.col("dur_s") + pl.col("tol"),
-    ).with_columns(gap_s=_gap(corrected))
+    ).with_columns(gap_s=_gap(corrected), geometry=geometry(angle_tolerance_deg))
+
+
+def _by_geometry(fits: pl.DataFrame) -> pl.DataFrame:
+    """The fitting pairs the angles single out: per image, of the contenders (windows within the
+    margin of the best), exactly one agrees and every other disagrees."""
+    contenders = fits.filter(
+        pl.col("gap_s") <= pl.col("gap_s").min().over("sop_instance_uid") + pl.col("margin")
+    )
+    match = pl.col("geometry") == "match"
+    single = (
+        contenders.group_by("sop_instance_uid")
+        .agg(n=pl.len(), matches=match.sum(), mismatches=(pl.col("geometry") == "mismatch").sum())
+        .filter(pl.col("n") >= 2, pl.col("matches") == 1, pl.col("mismatches") == pl.col("n") - 1)
+    )
+    return contenders.filter(match).join(single.select("sop_instance_uid"), on="sop_instance_uid")
 
 
 def _nearest(unfit: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
@@ -114,9 +140,9 @@ def classify_leftovers(
     unresolved = comparable.filter(pl.col("source") == "unresolved")
     timed = comparable.filter(pl.col("source") != "unresolved")
 
+    fits = _fits(timed, ev, s.angle_tolerance_deg)
     ranked = (
-        _fits(timed, ev)
-        .sort("sop_instance_uid", "gap_s", "irradiation_event_uid")
+        fits.sort("sop_instance_uid", "gap_s", "irradiation_event_uid")
         .group_by("sop_instance_uid", maintain_order=True)
         .agg(
             pl.all().first(),
@@ -127,8 +153,16 @@ def classify_leftovers(
     decided = pl.col("second_gap_s").is_null() | (
         pl.col("second_gap_s") - pl.col("gap_s") >= pl.col("margin")
     )
-    links = ranked.filter(decided).with_columns(link_method=pl.lit("time_window"))
-    ambiguous = ranked.filter(~decided).select(
+    undecided = ranked.filter(~decided)
+    by_geometry = _by_geometry(fits.join(undecided, on="sop_instance_uid", how="semi"))
+    links = pl.concat(
+        [
+            ranked.filter(decided).with_columns(decided_by=pl.lit("time")),
+            by_geometry.with_columns(decided_by=pl.lit("geometry")),
+        ],
+        how="diagonal_relaxed",
+    ).with_columns(link_method=pl.lit("time_window"))
+    ambiguous = undecided.join(by_geometry, on="sop_instance_uid", how="anti").select(
         "sop_instance_uid",
         reason=pl.lit("ambiguous"),
         candidate_event_uids="fitting",

@@ -30,8 +30,9 @@ def _row(path: str, kind: str, status: str, note: str) -> dict[str, Any]:
     return {"path": path, "kind": kind, "status": status, "note": note}
 
 
-def write_extras(dicom_dir: Path, config: SynthConfig, studies: list[StudyPlan]
-                 ) -> list[dict[str, Any]]:
+def write_extras(
+    dicom_dir: Path, config: SynthConfig, studies: list[StudyPlan]
+) -> list[dict[str, Any]]:
     """Write the non-DICOM, truncated and other-DICOM files the config asks for."""
     rng = random.Random(f"{config.seed}/extras")
     rows = []
@@ -52,8 +53,14 @@ def write_extras(dicom_dir: Path, config: SynthConfig, studies: list[StudyPlan]
         cut = data.index(study.procedure.description.encode()) + 3  # inside a header value
         (dicom_dir / path).parent.mkdir(parents=True, exist_ok=True)
         (dicom_dir / path).write_bytes(data[:cut])
-        rows.append(_row(path, "image", "rejected",
-                         f"XA/XRF image truncated in the header at byte {cut} of {len(data)}"))
+        rows.append(
+            _row(
+                path,
+                "image",
+                "rejected",
+                f"XA/XRF image truncated in the header at byte {cut} of {len(data)}",
+            )
+        )
     for i in range(min(config.other_dicom_files, len(studies))):
         study = studies[(i * 11) % len(studies)]
         path = f"{study.room.station_name}/{study.start:%Y%m}/{study.accession}/SC{i + 1:04d}.dcm"
@@ -62,13 +69,12 @@ def write_extras(dicom_dir: Path, config: SynthConfig, studies: list[StudyPlan]
     return rows
 
 
-def _secondary_capture(study: StudyPlan, rng: random.Random, config: SynthConfig
-                       ) -> Elements:
+def _secondary_capture(study: StudyPlan, rng: random.Random, config: SynthConfig) -> Elements:
     """A screen capture of the study (SC Image IOD): DICOM, but no dose object."""
     ds_ = base_dataset(study, SECONDARY_CAPTURE, new_uid(rng))
     ds_.Modality = "OT"
     ds_.ConversionType = "WSD"
-    ds_.Laterality = ""
+    ds_.BodyPartExamined = study.procedure.body_part
     ds_.SeriesInstanceUID = new_uid(rng)
     ds_.SeriesNumber = 900
     ds_.InstanceNumber = 1

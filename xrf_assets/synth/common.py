@@ -62,8 +62,9 @@ def age_years(birth: date, on: date) -> int:
 
 
 def room_id(room: RoomSpec) -> str:
-    rid = default_room_id(DeviceIdentity(room.manufacturer, room.model, room.serial,
-                                         room.station_name))
+    rid = default_room_id(
+        DeviceIdentity(room.manufacturer, room.model, room.serial, room.station_name)
+    )
     assert rid is not None  # a RoomSpec always names its device
     return rid
 

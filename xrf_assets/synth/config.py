@@ -127,8 +127,14 @@ class SynthConfig:
         if name == "small":
             return cls.small(seed)
         if name == "realsize":
-            return replace(cls.demo(seed).scaled(2), pixel_rows=1024, pixel_columns=1024,
-                           max_frames=30, high_dose_studies=0, cross_month_patient=False)
+            return replace(
+                cls.demo(seed).scaled(2),
+                pixel_rows=1024,
+                pixel_columns=1024,
+                max_frames=30,
+                high_dose_studies=0,
+                cross_month_patient=False,
+            )
         raise ValueError(f"unknown synth preset {name!r}: use demo, small or realsize")
 
     def scaled(self, studies_per_room: int) -> SynthConfig:
@@ -150,8 +156,13 @@ def default_rooms() -> tuple[RoomSpec, ...]:
             department="Cardiology",
             software_versions="VD11C",
             device_observer_uid="2.25.201398592470192372077307281548226049242",
-            procedures=("Coronary angiography", "PCI", "TAVI", "Electrophysiology",
-                        "Pacemaker implant"),
+            procedures=(
+                "Coronary angiography",
+                "PCI",
+                "TAVI",
+                "Electrophysiology",
+                "Pacemaker implant",
+            ),
             biplane=True,
             writes_event_uid=True,
             writes_image_refs=True,
@@ -172,8 +183,12 @@ def default_rooms() -> tuple[RoomSpec, ...]:
             department="Interventional Radiology",
             software_versions="2.1.3",
             device_observer_uid="2.25.53949397545872165428878460980550292073",
-            procedures=("Cerebral angiography", "Peripheral angiography", "Coronary angiography",
-                        "PCI"),
+            procedures=(
+                "Cerebral angiography",
+                "Peripheral angiography",
+                "Coronary angiography",
+                "PCI",
+            ),
             writes_event_uid=False,
             writes_image_refs=True,
             clock_offset_s=-12.0,

@@ -46,23 +46,37 @@ def generate(out_dir: Path, config: SynthConfig) -> GroundTruth:
             files.append({"path": img.path, "kind": "image", "status": "ok", "note": None})
         for report in study.reports:
             write_dataset(dicom_dir / report.path, report_dataset(report, study, config))
-            files.append({
-                "path": report.path, "kind": "dose_report",
-                "status": "superseded" if report.superseded else "ok",
-                "note": (f"re-sent report holding {len(report.events)} of the study's "
-                         f"{len(study.reports[-1].events)} events") if report.superseded else None,
-            })
+            files.append(
+                {
+                    "path": report.path,
+                    "kind": "dose_report",
+                    "status": "superseded" if report.superseded else "ok",
+                    "note": (
+                        f"re-sent report holding {len(report.events)} of the study's "
+                        f"{len(study.reports[-1].events)} events"
+                    )
+                    if report.superseded
+                    else None,
+                }
+            )
     files += write_extras(dicom_dir, config, studies)
     truth = build_truth(studies, image_rows, files, config)
     truth.write(truth_dir)
-    log.info("synthetic corpus: %d studies, %d images, %d files in %s", len(studies),
-             len(image_rows), len(files), dicom_dir)
+    log.info(
+        "synthetic corpus: %d studies, %d images, %d files in %s",
+        len(studies),
+        len(image_rows),
+        len(files),
+        dicom_dir,
+    )
     return truth
 
 
 def main_synth(out: Path, seed: int, preset: str = "demo") -> None:
     """Body of ``xrf-dose synth --out DIR --seed N [--preset demo|small|realsize]``."""
     truth = generate(out, SynthConfig.preset(preset, seed))
-    print(f"wrote {truth.files.height} files ({truth.images.height} images, "
-          f"{truth.studies.height} studies) under {Path(out) / 'dicom'}; truth in "
-          f"{Path(out) / 'truth'}")
+    print(
+        f"wrote {truth.files.height} files ({truth.images.height} images, "
+        f"{truth.studies.height} studies) under {Path(out) / 'dicom'}; truth in "
+        f"{Path(out) / 'truth'}"
+    )

@@ -17,8 +17,9 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-_LONG_LENGTH = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT",
-                          "UV"})
+_LONG_LENGTH = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 _NUMBERS = {"US": "H", "UL": "I", "SS": "h", "SL": "i", "FL": "f", "FD": "d"}
 _VR_OVERRIDES = {"PixelData": "OB"}  # "OB or OW": 8-bit pixels are OB
 
@@ -80,16 +81,19 @@ def _item(item: Mapping[str, Any]) -> bytes:
     return struct.pack("<HHI", 0xFFFE, 0xE000, len(data)) + data
 
 
-def part10(dataset: Mapping[str, Any], implementation_class_uid: str,
-           implementation_version_name: str) -> bytes:
+def part10(
+    dataset: Mapping[str, Any], implementation_class_uid: str, implementation_version_name: str
+) -> bytes:
     """Preamble, DICM prefix, file meta group (0002) and the dataset."""
-    meta = encode({
-        "FileMetaInformationVersion": b"\x00\x01",
-        "MediaStorageSOPClassUID": dataset["SOPClassUID"],
-        "MediaStorageSOPInstanceUID": dataset["SOPInstanceUID"],
-        "TransferSyntaxUID": EXPLICIT_VR_LITTLE_ENDIAN,
-        "ImplementationClassUID": implementation_class_uid,
-        "ImplementationVersionName": implementation_version_name,
-    })
+    meta = encode(
+        {
+            "FileMetaInformationVersion": b"\x00\x01",
+            "MediaStorageSOPClassUID": dataset["SOPClassUID"],
+            "MediaStorageSOPInstanceUID": dataset["SOPInstanceUID"],
+            "TransferSyntaxUID": EXPLICIT_VR_LITTLE_ENDIAN,
+            "ImplementationClassUID": implementation_class_uid,
+            "ImplementationVersionName": implementation_version_name,
+        }
+    )
     group_length = _element(0x00020000, "UL", len(meta))
     return b"\x00" * 128 + b"DICM" + group_length + meta + encode(dataset)

@@ -57,8 +57,11 @@ def _times(ds_: Elements, img: ImagePlan, study: StudyPlan, config: SynthConfig)
         ds_.TimezoneOffsetFromUTC = offset_text(offset)
     # the DT value's own offset, else (0008,0201), which PS3.3 applies to DA/TM and to a DT
     # without a suffix alike
-    return {"acquisition_datetime": when, "acquisition_datetime_source": source,
-            "utc_offset_s": offset if use_suffix or use_attribute else None}
+    return {
+        "acquisition_datetime": when,
+        "acquisition_datetime_source": source,
+        "utc_offset_s": offset if use_suffix or use_attribute else None,
+    }
 
 
 def _cine(ds_: Elements, img: ImagePlan, study: StudyPlan) -> dict[str, Any]:
@@ -75,18 +78,24 @@ def _cine(ds_: Elements, img: ImagePlan, study: StudyPlan) -> dict[str, Any]:
         ds_.FrameTimeVector = ["0"] + [ds(img.frame_time_ms)] * (img.frames - 1)
         if img.frames > 1:
             t = float(ds(img.frame_time_ms))
-            truth |= {"frame_time_vector_mean_ms": t, "frame_time_vector_min_ms": t,
-                      "frame_time_vector_max_ms": t}
+            truth |= {
+                "frame_time_vector_mean_ms": t,
+                "frame_time_vector_min_ms": t,
+                "frame_time_vector_max_ms": t,
+            }
     else:
         ds_.FrameIncrementPointer = tag_for_keyword("FrameTime")
         ds_.FrameTime = ds(img.frame_time_ms)
-        truth |= {"frame_time_ms": float(ds_.FrameTime),
-                  "acquisition_duration_s": img.frames * float(ds_.FrameTime) / 1000}
+        truth |= {
+            "frame_time_ms": float(ds_.FrameTime),
+            "acquisition_duration_s": img.frames * float(ds_.FrameTime) / 1000,
+        }
     return truth
 
 
-def image_dataset(img: ImagePlan, study: StudyPlan, config: SynthConfig
-                  ) -> tuple[Elements, dict[str, Any]]:
+def image_dataset(
+    img: ImagePlan, study: StudyPlan, config: SynthConfig
+) -> tuple[Elements, dict[str, Any]]:
     """The image header (pixel data added by the writer) and its `images` truth row."""
     room, event, patient = study.room, img.producers[0], study.patient
     sop_class = SOP_CLASS[room.modality]
@@ -104,10 +113,11 @@ def image_dataset(img: ImagePlan, study: StudyPlan, config: SynthConfig
     ds_.PerformedProcedureStepDescription = study.procedure.description
     ds_.BodyPartExamined = study.procedure.body_part
     if study.procedure.body_part in _PAIRED_BODY_PARTS:
-        ds_.Laterality = ""  # General Series 2C: a paired part; a run-off covers both sides
+        ds_.Laterality = "RL"[int(study.accession[-1]) % 2]  # General Series 2C: paired part
     if img.partner_uid:
-        ds_.ReferencedImageSequence = [{"ReferencedSOPClassUID": sop_class,
-                                        "ReferencedSOPInstanceUID": img.partner_uid}]
+        ds_.ReferencedImageSequence = [
+            {"ReferencedSOPClassUID": sop_class, "ReferencedSOPInstanceUID": img.partner_uid}
+        ]
     if img.named_event_uids:
         ds_.IrradiationEventUID = list(img.named_event_uids)
     truth = _times(ds_, img, study, config)
@@ -127,7 +137,7 @@ def image_dataset(img: ImagePlan, study: StudyPlan, config: SynthConfig
     ds_.FilterType = "STRIP" if room.modality == "XA" else "FLAT"
     ds_.FilterMaterial = [_FILTER_MATERIAL[m] for m, _ in event.filters]
     ds_.FocalSpots = ds(event.focal_spot_mm)
-    ds_.Grid = ["IN", "FOCUSED"]
+    ds_.Grid = "IN"
     ds_.IntensifierSize = _INTENSIFIER_MM[room.modality]
     ds_.DistanceSourceToDetector = ds(event.source_detector_mm)
     source_patient = event.source_isocenter_mm - 100
@@ -141,13 +151,16 @@ def image_dataset(img: ImagePlan, study: StudyPlan, config: SynthConfig
         if event.primary_end_angle is not None and img.frames > 1:  # rotational run
             ds_.PositionerMotion = "DYNAMIC"
             step = (event.primary_end_angle - event.primary_angle) / (img.frames - 1)
-            ds_.PositionerPrimaryAngleIncrement = ["0"] + [ds(step.quantize(
-                _ANGLE_STEP))] * (img.frames - 1)
+            ds_.PositionerPrimaryAngleIncrement = ["0"] + [ds(step.quantize(_ANGLE_STEP))] * (
+                img.frames - 1
+            )
             ds_.PositionerSecondaryAngleIncrement = ["0"] * img.frames
         ds_.PositionerPrimaryAngle = ds(event.primary_angle)
         ds_.PositionerSecondaryAngle = ds(event.secondary_angle)
-        truth |= {"positioner_primary_angle_deg": float(event.primary_angle),
-                  "positioner_secondary_angle_deg": float(event.secondary_angle)}
+        truth |= {
+            "positioner_primary_angle_deg": float(event.primary_angle),
+            "positioner_secondary_angle_deg": float(event.secondary_angle),
+        }
     else:
         assert event.column_angulation is not None
         ds_.ColumnAngulation = ds(event.column_angulation)
@@ -198,7 +211,7 @@ def image_dataset(img: ImagePlan, study: StudyPlan, config: SynthConfig
         "filter_type": ds_.FilterType,
         "filter_material": "\\".join(ds_.FilterMaterial),
         "focal_spot_mm": float(event.focal_spot_mm),
-        "grid": "IN\\FOCUSED",
+        "grid": "IN",
         "sid_mm": float(event.source_detector_mm),
         "source_patient_mm": float(source_patient),
         "table_height_mm": float(event.table_height_mm),

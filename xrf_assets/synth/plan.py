@@ -140,10 +140,28 @@ class StudyTargets:
     fluoro_duration_s: tuple[float, float] | None = None
 
 
-FAMILY = ("SMITH", "MARTIN", "MULLER", "ROSSI", "DUBOIS", "JANSSEN", "NOVAK", "GARCIA", "BAKER",
-          "KOWALSKI", "LEFEVRE", "SCHMIDT", "BERG", "MOREAU", "HANSEN", "FISCHER")
-GIVEN = {"M": ("JOHN", "PIERRE", "LUCA", "JAN", "KARL", "TOMAS", "PAUL", "ERIK"),
-         "F": ("ANNA", "MARIE", "SOFIA", "EVA", "CLARA", "JULIA", "LENA", "IRIS")}
+FAMILY = (
+    "SMITH",
+    "MARTIN",
+    "MULLER",
+    "ROSSI",
+    "DUBOIS",
+    "JANSSEN",
+    "NOVAK",
+    "GARCIA",
+    "BAKER",
+    "KOWALSKI",
+    "LEFEVRE",
+    "SCHMIDT",
+    "BERG",
+    "MOREAU",
+    "HANSEN",
+    "FISCHER",
+)
+GIVEN = {
+    "M": ("JOHN", "PIERRE", "LUCA", "JAN", "KARL", "TOMAS", "PAUL", "ERIK"),
+    "F": ("ANNA", "MARIE", "SOFIA", "EVA", "CLARA", "JULIA", "LENA", "IRIS"),
+}
 
 
 def make_patient(rng: random.Random, number: int) -> Patient:
@@ -171,10 +189,14 @@ class Planner:
     def event_timeline(self, study: StudyPlan, targets: StudyTargets) -> None:
         """Fluoro runs between acquisitions; a biplane acquisition gives an event per plane."""
         rng, proc = self.rng, study.procedure
-        n_fluoro = (targets.fluoro if targets.fluoro is not None
-                    else rng.randint(*proc.fluoro_events))
-        n_acq = (targets.acquisitions if targets.acquisitions is not None
-                 else rng.randint(*proc.acquisition_events))
+        n_fluoro = (
+            targets.fluoro if targets.fluoro is not None else rng.randint(*proc.fluoro_events)
+        )
+        n_acq = (
+            targets.acquisitions
+            if targets.acquisitions is not None
+            else rng.randint(*proc.acquisition_events)
+        )
         kinds = ["fluoroscopy"] * n_fluoro + ["acquisition"] * n_acq
         rng.shuffle(kinds)
         if kinds and kinds[0] != "fluoroscopy" and n_fluoro:
@@ -185,8 +207,11 @@ class Planner:
         for kind in kinds:
             if previous is not None:
                 t = self._next_start(previous)
-            group = (self._fluoro(t, proc, targets) if kind == "fluoroscopy"
-                     else self._acquisition(t, proc))
+            group = (
+                self._fluoro(t, proc, targets)
+                if kind == "fluoroscopy"
+                else self._acquisition(t, proc)
+            )
             study.events.extend(group)
             previous = group[0]
         self._doses(study, targets)
@@ -211,8 +236,16 @@ class Planner:
         pulsed = self.room.modality == "XA" or rng.random() < 0.8
         duration = dec(rng.uniform(lo, hi), 1)
         pulses = round(float(duration) * float(rate))
-        event = self._event("fluoroscopy", self._plane(), rng.choice(proc.fluoro_protocols), t,
-                            duration, rate, pulses, pulsed)
+        event = self._event(
+            "fluoroscopy",
+            self._plane(),
+            rng.choice(proc.fluoro_protocols),
+            t,
+            duration,
+            rate,
+            pulses,
+            pulsed,
+        )
         if rng.random() < self.room.last_image_hold_fraction:
             self._attach_image(event, [event], last_image_hold=True)
         return [event]
@@ -228,8 +261,13 @@ class Planner:
         pulses = max(1, round(seconds * float(rate)))
         duration = dec(pulses / float(rate), 3)
         kind = "rotational" if rotational else "stationary"
-        planes = (["plane_a", "plane_b"] if room.biplane and not rotational
-                  else ["plane_a"] if room.biplane else ["single_plane"])
+        planes = (
+            ["plane_a", "plane_b"]
+            if room.biplane and not rotational
+            else ["plane_a"]
+            if room.biplane
+            else ["single_plane"]
+        )
         events = [self._event(kind, p, protocol, t, duration, rate, pulses, True) for p in planes]
         both = len(events) == 2 and rng.random() < room.biplane_image_names_both_fraction
         for e in events:  # the image's own event comes first: its DAP goes in (0018,115E)
@@ -239,31 +277,47 @@ class Planner:
             a.partner_uid, b.partner_uid = b.sop_instance_uid, a.sop_instance_uid
         return events
 
-    def _event(self, kind: str, plane: str, protocol: str, t: datetime, duration: Decimal,
-               rate: Decimal, pulses: int, pulsed: bool) -> EventPlan:
+    def _event(
+        self,
+        kind: str,
+        plane: str,
+        protocol: str,
+        t: datetime,
+        duration: Decimal,
+        rate: Decimal,
+        pulses: int,
+        pulsed: bool,
+    ) -> EventPlan:
         rng, xa = self.rng, self.room.modality == "XA"
         fluoro = kind == "fluoroscopy"
-        e = EventPlan(new_uid(self.uid_rng), plane, kind, protocol, t, duration, rate, pulses,
-                      pulsed)
+        e = EventPlan(
+            new_uid(self.uid_rng), plane, kind, protocol, t, duration, rate, pulses, pulsed
+        )
         e.kvp = dec(rng.uniform(65, 95) if fluoro else rng.uniform(70, 115), 1)
         e.tube_current_ma = dec(rng.uniform(8, 100) if fluoro else rng.uniform(200, 800), 1)
         e.pulse_width_ms = dec(rng.uniform(3, 10) if pulsed else 0, 1)
-        e.exposure_time_ms = (e.pulse_width_ms * pulses if pulsed else duration * 1000)
+        e.exposure_time_ms = e.pulse_width_ms * pulses if pulsed else duration * 1000
         e.exposure_uas = dec(float(e.tube_current_ma * e.exposure_time_ms), 0)
         e.focal_spot_mm = Decimal(rng.choice(("0.4", "0.6") if fluoro else ("0.6", "1.0")))
-        copper = Decimal(rng.choice(("0.1", "0.2", "0.3", "0.6", "0.9") if fluoro
-                                    else ("0.0", "0.1", "0.2")))
-        e.filters = ((("Copper", copper),) if xa
-                     else (("Aluminum", Decimal("1.0")), ("Copper", copper)))
+        copper = Decimal(
+            rng.choice(("0.1", "0.2", "0.3", "0.6", "0.9") if fluoro else ("0.0", "0.1", "0.2"))
+        )
+        e.filters = (
+            (("Copper", copper),) if xa else (("Aluminum", Decimal("1.0")), ("Copper", copper))
+        )
         e.field_height_mm = dec(rng.uniform(90, 250), 1)
         e.field_width_mm = dec(rng.uniform(90, 250), 1)
         if xa:
-            e.primary_angle = dec(rng.uniform(-120, 120), 1) if plane != "plane_b" else dec(
-                rng.uniform(60, 100), 1)
+            e.primary_angle = (
+                dec(rng.uniform(-120, 120), 1)
+                if plane != "plane_b"
+                else dec(rng.uniform(60, 100), 1)
+            )
             e.secondary_angle = dec(rng.uniform(-40, 40), 1)
             if kind == "rotational":
-                e.primary_end_angle = e.primary_angle + 200 if e.primary_angle < 0 else (
-                    e.primary_angle - 200)
+                e.primary_end_angle = (
+                    e.primary_angle + 200 if e.primary_angle < 0 else (e.primary_angle - 200)
+                )
                 e.secondary_end_angle = e.secondary_angle
             e.source_isocenter_mm = Decimal(785 if self.room.manufacturer == "Siemens" else 810)
             e.source_detector_mm = dec(rng.uniform(900, 1200), 0)
@@ -277,12 +331,16 @@ class Planner:
         e.table_height_mm = dec(rng.uniform(100, 250), 1)
         return e
 
-    def _attach_image(self, event: EventPlan, producers: list[EventPlan],
-                      last_image_hold: bool = False) -> None:
+    def _attach_image(
+        self, event: EventPlan, producers: list[EventPlan], last_image_hold: bool = False
+    ) -> None:
         rng = self.rng
         duration = float(event.duration_s)
-        lag = duration * rng.uniform(0.9, 0.99) if last_image_hold else min(
-            0.5, duration) * rng.random()
+        lag = (
+            duration * rng.uniform(0.9, 0.99)
+            if last_image_hold
+            else min(0.5, duration) * rng.random()
+        )
         frames = 1 if last_image_hold else event.pulses
         if self.config.max_frames is not None:
             frames = min(frames, self.config.max_frames)
@@ -305,11 +363,16 @@ class Planner:
     def _doses(self, study: StudyPlan, targets: StudyTargets) -> None:
         """Share the study's DAP over its events; Dose (RP) follows with a per-event spread."""
         rng = self.rng
-        weights = [float(e.duration_s) * (1.0 if e.event_type == "fluoroscopy" else 12.0)
-                   * rng.uniform(0.6, 1.4) for e in study.events]
+        weights = [
+            float(e.duration_s)
+            * (1.0 if e.event_type == "fluoroscopy" else 12.0)
+            * rng.uniform(0.6, 1.4)
+            for e in study.events
+        ]
         total = sum(weights) or 1.0
         for e, w in zip(study.events, weights, strict=True):
             dap = min(1e-2, max(1e-5, targets.dap_gy_m2 * w / total))
             e.dap_gy_m2 = dec(dap, 7)
-            e.dose_rp_gy = max(Decimal("0.000001"), dec(
-                dap * targets.dose_per_dap * rng.uniform(0.85, 1.15), 6))
+            e.dose_rp_gy = max(
+                Decimal("0.000001"), dec(dap * targets.dose_per_dap * rng.uniform(0.85, 1.15), 6)
+            )

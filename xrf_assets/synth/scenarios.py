@@ -27,8 +27,9 @@ from xrf_assets.synth.procedures import PROCEDURES, Procedure
 # Ratio Dose (RP) / DAP in Gy per Gy.m2: small cardiac fields near the reference point give more.
 _DOSE_PER_DAP = {"XA": (6.0, 14.0), "RF": (2.0, 6.0)}
 
-HIGH_DOSE = StudyTargets(dap_gy_m2=0.54, dose_per_dap=12.0, fluoro=24, acquisitions=36,
-                         fluoro_duration_s=(155.0, 200.0))
+HIGH_DOSE = StudyTargets(
+    dap_gy_m2=0.54, dose_per_dap=12.0, fluoro=24, acquisitions=36, fluoro_duration_s=(155.0, 200.0)
+)
 """About 0.54 Gy.m2 (5400 Gy.cm2), 6.5 Gy at the reference point and over 62 min of fluoroscopy."""
 
 CROSS_MONTH = StudyTargets(dap_gy_m2=0.03, dose_per_dap=10.0)
@@ -56,7 +57,8 @@ def _schedule(rng: random.Random, n: int, days: list[date]) -> list[datetime]:
     for i in chosen:
         spacing = min(100, 840 // count[i])
         start = datetime.combine(days[i], time(7, 30)) + timedelta(
-            minutes=spacing * slots[i] + rng.randint(0, spacing // 5), seconds=rng.randint(0, 59))
+            minutes=spacing * slots[i] + rng.randint(0, spacing // 5), seconds=rng.randint(0, 59)
+        )
         slots[i] += 1
         starts.append(start)
     return starts
@@ -82,12 +84,25 @@ class CorpusPlanner:
             return self.patient_rng.choice(self.patients)
         return self.new_patient()
 
-    def study(self, planner: Planner, patient: Patient, start: datetime, proc: Procedure,
-              targets: StudyTargets, scenario: str = "routine") -> StudyPlan:
+    def study(
+        self,
+        planner: Planner,
+        patient: Patient,
+        start: datetime,
+        proc: Procedure,
+        targets: StudyTargets,
+        scenario: str = "routine",
+    ) -> StudyPlan:
         self.accessions += 1
-        study = StudyPlan(planner.room, patient, new_uid(self.uid_rng),
-                          f"ACC{self.config.seed % 1000:03d}{self.accessions:06d}", start, proc,
-                          scenario)
+        study = StudyPlan(
+            planner.room,
+            patient,
+            new_uid(self.uid_rng),
+            f"ACC{self.config.seed % 1000:03d}{self.accessions:06d}",
+            start,
+            proc,
+            scenario,
+        )
         planner.event_timeline(study, targets)
         return study
 
@@ -107,8 +122,12 @@ class CorpusPlanner:
             if index == 0:
                 studies.extend(self._special(planner, days))
         for study in studies:
-            finish_study(study, self.uid_rng, random.Random(f"{config.seed}/{study.accession}"),
-                         config.resent_report_fraction)
+            finish_study(
+                study,
+                self.uid_rng,
+                random.Random(f"{config.seed}/{study.accession}"),
+                config.resent_report_fraction,
+            )
         return studies
 
     def _special(self, planner: Planner, days: list[date]) -> list[StudyPlan]:
@@ -117,15 +136,31 @@ class CorpusPlanner:
         heavy = _heaviest(room)
         for k in range(config.high_dose_studies):
             day = days[(len(days) // 2 + 3 * k) % len(days)]
-            out.append(self.study(planner, self.new_patient(), datetime.combine(day, time(17, 5)),
-                                  heavy, HIGH_DOSE, "high_dose"))
+            out.append(
+                self.study(
+                    planner,
+                    self.new_patient(),
+                    datetime.combine(day, time(17, 5)),
+                    heavy,
+                    HIGH_DOSE,
+                    "high_dose",
+                )
+            )
         if config.cross_month_patient and config.months >= 2:
             patient = self.new_patient()
             first_month_last = max(d for d in days if d.month == days[0].month)
             second_month = [d for d in days if d.month != days[0].month]
             for day in (first_month_last, second_month[min(3, len(second_month) - 1)]):
-                out.append(self.study(planner, patient, datetime.combine(day, time(18, 10)),
-                                      heavy, CROSS_MONTH, "cross_month"))
+                out.append(
+                    self.study(
+                        planner,
+                        patient,
+                        datetime.combine(day, time(18, 10)),
+                        heavy,
+                        CROSS_MONTH,
+                        "cross_month",
+                    )
+                )
         return out
 
 
@@ -133,8 +168,9 @@ def _heaviest(room: RoomSpec) -> Procedure:
     return max((PROCEDURES[d] for d in room.procedures), key=lambda p: p.median_dap_gy_cm2)
 
 
-def finish_study(study: StudyPlan, uid_rng: random.Random, rng: random.Random,
-                 resent_fraction: float) -> None:
+def finish_study(
+    study: StudyPlan, uid_rng: random.Random, rng: random.Random, resent_fraction: float
+) -> None:
     """Number the series, write down file paths and plan the dose report(s) of one study."""
     folder = f"{study.room.station_name}/{study.start:%Y%m}/{study.accession}"
     for number, img in enumerate(sorted(study.images, key=lambda i: i.acquisition_time), 1):
@@ -150,8 +186,9 @@ def finish_study(study: StudyPlan, uid_rng: random.Random, rng: random.Random,
         subset = [e for e in events if e.start < cut]
         content = max(e.end for e in subset) + timedelta(minutes=2)
         reports.append(ReportPlan(new_uid(uid_rng), series, 1, content, subset, superseded=True))
-    reports.append(ReportPlan(new_uid(uid_rng), series, len(reports) + 1,
-                              end + timedelta(minutes=5), events))
+    reports.append(
+        ReportPlan(new_uid(uid_rng), series, len(reports) + 1, end + timedelta(minutes=5), events)
+    )
     for r in reports:
         r.path = f"{folder}/SR{r.instance_number:02d}.dcm"
     study.reports = reports

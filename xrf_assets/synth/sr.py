@@ -23,10 +23,15 @@ from xrf_assets.synth.plan import EventPlan, ReportPlan, StudyPlan
 
 XRAY_RADIATION_DOSE_SR = "1.2.840.10008.5.1.4.1.1.88.67"
 PLANE_CODES = {"single_plane": C.SINGLE_PLANE, "plane_a": C.PLANE_A, "plane_b": C.PLANE_B}
-EVENT_TYPE_CODES = {"fluoroscopy": C.FLUOROSCOPY, "stationary": C.STATIONARY_ACQUISITION,
-                    "rotational": C.ROTATIONAL_ACQUISITION}
-REFERENCE_POINT = {"XA": codes.DCM._15cmFromIsocenterTowardSource,
-                   "RF": codes.DCM._30cmAboveTabletop}
+EVENT_TYPE_CODES = {
+    "fluoroscopy": C.FLUOROSCOPY,
+    "stationary": C.STATIONARY_ACQUISITION,
+    "rotational": C.ROTATIONAL_ACQUISITION,
+}
+REFERENCE_POINT = {
+    "XA": codes.DCM._15cmFromIsocenterTowardSource,
+    "RF": codes.DCM._30cmAboveTabletop,
+}
 FILTER_MATERIALS = {"Copper": codes.SCT.Copper, "Aluminum": codes.SCT.Aluminum}
 
 
@@ -34,11 +39,23 @@ def _unit(value: str, meaning: str) -> Code:
     return Code(value, "UCUM", meaning)
 
 
-UNITS = {u: _unit(u, m) for u, m in (
-    ("Gy.m2", "Gy.m2"), ("Gy", "Gy"), ("kV", "kV"), ("mA", "mA"), ("ms", "ms"), ("s", "s"),
-    ("uA.s", "uA.s"), ("mm", "mm"), ("deg", "deg"), ("m2", "m2"), ("{pulse}/s", "pulse/s"),
-    ("1", "no units"),
-)}
+UNITS = {
+    u: _unit(u, m)
+    for u, m in (
+        ("Gy.m2", "Gy.m2"),
+        ("Gy", "Gy"),
+        ("kV", "kV"),
+        ("mA", "mA"),
+        ("ms", "ms"),
+        ("s", "s"),
+        ("uA.s", "uA.s"),
+        ("mm", "mm"),
+        ("deg", "deg"),
+        ("m2", "m2"),
+        ("{pulse}/s", "pulse/s"),
+        ("1", "no units"),
+    )
+}
 
 
 def _code_seq(code: Code) -> Elements:
@@ -64,8 +81,7 @@ def container(rel: str, concept: Code, children: Iterable[Elements]) -> Elements
     return item
 
 
-def code_item(rel: str, concept: Code, value: Code,
-              children: Iterable[Elements] = ()) -> Elements:
+def code_item(rel: str, concept: Code, value: Code, children: Iterable[Elements] = ()) -> Elements:
     item = _item(rel, "CODE", concept)
     item.ConceptCodeSequence = [_code_seq(value)]
     if kids := list(children):
@@ -149,11 +165,15 @@ def _event(e: EventPlan, study: StudyPlan, dt_offset: int | None, refs: bool) ->
     ]
     if xa:
         assert e.primary_angle is not None and e.secondary_angle is not None
-        items += [num(C.POSITIONER_PRIMARY_ANGLE, e.primary_angle, "deg"),
-                  num(C.POSITIONER_SECONDARY_ANGLE, e.secondary_angle, "deg")]
+        items += [
+            num(C.POSITIONER_PRIMARY_ANGLE, e.primary_angle, "deg"),
+            num(C.POSITIONER_SECONDARY_ANGLE, e.secondary_angle, "deg"),
+        ]
         if e.primary_end_angle is not None and e.secondary_end_angle is not None:
-            items += [num(C.POSITIONER_PRIMARY_END_ANGLE, e.primary_end_angle, "deg"),
-                      num(C.POSITIONER_SECONDARY_END_ANGLE, e.secondary_end_angle, "deg")]
+            items += [
+                num(C.POSITIONER_PRIMARY_END_ANGLE, e.primary_end_angle, "deg"),
+                num(C.POSITIONER_SECONDARY_END_ANGLE, e.secondary_end_angle, "deg"),
+            ]
     else:
         assert e.column_angulation is not None
         items.append(num(C.COLUMN_ANGULATION, e.column_angulation, "deg"))
@@ -161,8 +181,10 @@ def _event(e: EventPlan, study: StudyPlan, dt_offset: int | None, refs: bool) ->
     if e.event_type == "fluoroscopy":
         items.append(code_item("CONTAINS", C.FLUORO_MODE, C.PULSED if e.pulsed else C.CONTINUOUS))
     if e.pulsed:
-        items += [num(C.PULSE_RATE, e.pulse_rate, "{pulse}/s"),
-                  num(C.NUMBER_OF_PULSES, e.pulses, "1")]
+        items += [
+            num(C.PULSE_RATE, e.pulse_rate, "{pulse}/s"),
+            num(C.NUMBER_OF_PULSES, e.pulses, "1"),
+        ]
     items += [
         num(C.KVP, e.kvp, "kV"),
         num(C.XRAY_TUBE_CURRENT, e.tube_current_ma, "mA"),
@@ -185,19 +207,27 @@ def _event(e: EventPlan, study: StudyPlan, dt_offset: int | None, refs: bool) ->
         num(C.TABLE_HEIGHT_POSITION, e.table_height_mm, "mm"),
     ]
     if refs:
-        items += [image_ref(SOP_CLASS[study.room.modality], img.sop_instance_uid)
-                  for img in e.images]
+        items += [
+            image_ref(SOP_CLASS[study.room.modality], img.sop_instance_uid) for img in e.images
+        ]
     return container("CONTAINS", C.IRRADIATION_EVENT_XRAY_DATA, items)
 
 
 def _filters(e: EventPlan) -> list[Elements]:
     """One X-Ray Filters (113771) container per filter, as TID 10003 repeats it."""
-    return [container("CONTAINS", C.XRAY_FILTERS, [
-        code_item("CONTAINS", C.XRAY_FILTER_TYPE, codes.DCM.FlatFilter),
-        code_item("CONTAINS", C.XRAY_FILTER_MATERIAL, FILTER_MATERIALS[material]),
-        num(C.XRAY_FILTER_THICKNESS_MINIMUM, thickness, "mm"),
-        num(C.XRAY_FILTER_THICKNESS_MAXIMUM, thickness, "mm"),
-    ]) for material, thickness in e.filters]
+    return [
+        container(
+            "CONTAINS",
+            C.XRAY_FILTERS,
+            [
+                code_item("CONTAINS", C.XRAY_FILTER_TYPE, codes.DCM.FlatFilter),
+                code_item("CONTAINS", C.XRAY_FILTER_MATERIAL, FILTER_MATERIALS[material]),
+                num(C.XRAY_FILTER_THICKNESS_MINIMUM, thickness, "mm"),
+                num(C.XRAY_FILTER_THICKNESS_MAXIMUM, thickness, "mm"),
+            ],
+        )
+        for material, thickness in e.filters
+    ]
 
 
 def _item_datetime(e: EventPlan, dt_offset: int | None) -> Elements:
@@ -242,14 +272,22 @@ def report_dataset(report: ReportPlan, study: StudyPlan, config: SynthConfig) ->
         text("HAS OBS CONTEXT", codes.DCM.DeviceObserverModelName, room.model),
         text("HAS OBS CONTEXT", codes.DCM.DeviceObserverSerialNumber, room.serial),
     ]
-    scope = code_item("HAS OBS CONTEXT", C.SCOPE_OF_ACCUMULATION, codes.DCM.Study, [
-        uidref("HAS PROPERTIES", C.STUDY_INSTANCE_UID, study.study_instance_uid)])
+    scope = code_item(
+        "HAS OBS CONTEXT",
+        C.SCOPE_OF_ACCUMULATION,
+        codes.DCM.Study,
+        [uidref("HAS PROPERTIES", C.STUDY_INSTANCE_UID, study.study_instance_uid)],
+    )
     accumulated = [
-        container("CONTAINS", C.ACCUMULATED_XRAY_DOSE_DATA, [
-            code_item("HAS CONCEPT MOD", C.ACQUISITION_PLANE, PLANE_CODES[plane]),
-            *_totals([e for e in report.events if e.plane == plane]),
-            code_item("CONTAINS", C.REFERENCE_POINT_DEFINITION, REFERENCE_POINT[room.modality]),
-        ])
+        container(
+            "CONTAINS",
+            C.ACCUMULATED_XRAY_DOSE_DATA,
+            [
+                code_item("HAS CONCEPT MOD", C.ACQUISITION_PLANE, PLANE_CODES[plane]),
+                *_totals([e for e in report.events if e.plane == plane]),
+                code_item("CONTAINS", C.REFERENCE_POINT_DEFINITION, REFERENCE_POINT[room.modality]),
+            ],
+        )
         for plane in report_planes(study)
     ]
     ds_.ContentSequence = [
@@ -284,4 +322,3 @@ def _evidence(report: ReportPlan, study: StudyPlan) -> Elements:
             s.ReferencedSOPSequence.append(r)
         study_item.ReferencedSeriesSequence.append(s)
     return study_item
-

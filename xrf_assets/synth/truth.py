@@ -22,24 +22,50 @@ from xrf_assets.synth.images import SOP_CLASS
 from xrf_assets.synth.plan import EventPlan, ReportPlan, StudyPlan
 from xrf_assets.synth.sr import REFERENCE_POINT, report_planes
 
-TRUTH_TABLES = ("images", "irradiation_events", "accumulated_dose", "event_image_refs", "links",
-                "files", "studies", "rooms")
+TRUTH_TABLES = (
+    "images",
+    "irradiation_events",
+    "accumulated_dose",
+    "event_image_refs",
+    "links",
+    "files",
+    "studies",
+    "rooms",
+)
 
 LINKS_SCHEMA = {"irradiation_event_uid": pl.String, "sop_instance_uid": pl.String}
 FILES_SCHEMA = {"path": pl.String, "kind": pl.String, "status": pl.String, "note": pl.String}
 STUDIES_SCHEMA = {
-    "study_instance_uid": pl.String, "patient_id": pl.String, "room_id": pl.String,
-    "study_date": pl.Date, "month": pl.String, "study_description": pl.String,
-    "procedure": pl.String, "dap_total_gy_m2": pl.Float64, "dose_rp_total_gy": pl.Float64,
-    "fluoro_time_s": pl.Float64, "acquisition_time_s": pl.Float64, "n_events": pl.Int64,
-    "n_fluoro_events": pl.Int64, "n_acquisition_events": pl.Int64, "n_images": pl.Int64,
-    "n_reports": pl.Int64, "scenario": pl.String,
+    "study_instance_uid": pl.String,
+    "patient_id": pl.String,
+    "room_id": pl.String,
+    "study_date": pl.Date,
+    "month": pl.String,
+    "study_description": pl.String,
+    "procedure": pl.String,
+    "dap_total_gy_m2": pl.Float64,
+    "dose_rp_total_gy": pl.Float64,
+    "fluoro_time_s": pl.Float64,
+    "acquisition_time_s": pl.Float64,
+    "n_events": pl.Int64,
+    "n_fluoro_events": pl.Int64,
+    "n_acquisition_events": pl.Int64,
+    "n_images": pl.Int64,
+    "n_reports": pl.Int64,
+    "scenario": pl.String,
 }
 ROOMS_SCHEMA = {
-    "room_id": pl.String, "name": pl.String, "modality": pl.String, "biplane": pl.Boolean,
-    "device_observer_uid": pl.String, "writes_event_uid": pl.Boolean,
-    "writes_image_refs": pl.Boolean, "clock_offset_s": pl.Float64, "utc_offset": pl.String,
-    "datetime_source": pl.String, "frame_timing": pl.String,
+    "room_id": pl.String,
+    "name": pl.String,
+    "modality": pl.String,
+    "biplane": pl.Boolean,
+    "device_observer_uid": pl.String,
+    "writes_event_uid": pl.Boolean,
+    "writes_image_refs": pl.Boolean,
+    "clock_offset_s": pl.Float64,
+    "utc_offset": pl.String,
+    "datetime_source": pl.String,
+    "frame_timing": pl.String,
 }
 
 
@@ -62,8 +88,7 @@ class GroundTruth:
     def write(self, truth_dir: Path) -> None:
         truth_dir.mkdir(parents=True, exist_ok=True)
         for name, frame in self.frames().items():
-            frame.write_parquet(truth_dir / f"{name}.parquet", compression="zstd",
-                                statistics=False)
+            frame.write_parquet(truth_dir / f"{name}.parquet", compression="zstd", statistics=False)
 
     @classmethod
     def read(cls, out_dir: Path) -> GroundTruth:
@@ -73,12 +98,16 @@ class GroundTruth:
 
 def _f(value: Decimal | int | None) -> float | None:
     """The float a reader gets from the DS/NUM string written for ``value``."""
-    return None if value is None else float(format(value, "f") if isinstance(value, Decimal)
-                                              else value)
+    return (
+        None
+        if value is None
+        else float(format(value, "f") if isinstance(value, Decimal) else value)
+    )
 
 
-def event_row(e: EventPlan, report: ReportPlan, study: StudyPlan, config: SynthConfig
-              ) -> dict[str, Any]:
+def event_row(
+    e: EventPlan, report: ReportPlan, study: StudyPlan, config: SynthConfig
+) -> dict[str, Any]:
     room, patient = study.room, study.patient
     fluoro = e.event_type == "fluoroscopy"
     width = _f(e.pulse_width_ms) if e.pulsed else None
@@ -105,8 +134,9 @@ def event_row(e: EventPlan, report: ReportPlan, study: StudyPlan, config: SynthC
         "acquisition_plane": e.plane,
         "event_type": e.event_type,
         "datetime_started": e.start,
-        "utc_offset_s": (utc_offset_on(config, study.start.date())
-                         if room.utc_offset != "none" else None),
+        "utc_offset_s": (
+            utc_offset_on(config, study.start.date()) if room.utc_offset != "none" else None
+        ),
         "irradiation_duration_s": _f(e.duration_s),
         "acquisition_protocol": e.protocol,
         "dap_gy_m2": _f(e.dap_gy_m2),
@@ -153,23 +183,25 @@ def accumulated_rows(report: ReportPlan, study: StudyPlan) -> list[dict[str, Any
         events = [e for e in report.events if e.plane == plane]
         fluoro = [e for e in events if e.event_type == "fluoroscopy"]
         acq = [e for e in events if e.event_type != "fluoroscopy"]
-        rows.append({
-            "report_sop_instance_uid": report.sop_instance_uid,
-            "study_instance_uid": study.study_instance_uid,
-            "acquisition_plane": plane,
-            "dap_total_gy_m2": _sum(events, "dap_gy_m2"),
-            "dose_rp_total_gy": _sum(events, "dose_rp_gy"),
-            "fluoro_dap_total_gy_m2": _sum(fluoro, "dap_gy_m2"),
-            "fluoro_dose_rp_total_gy": _sum(fluoro, "dose_rp_gy"),
-            "total_fluoro_time_s": _sum(fluoro, "duration_s"),
-            "acquisition_dap_total_gy_m2": _sum(acq, "dap_gy_m2"),
-            "acquisition_dose_rp_total_gy": _sum(acq, "dose_rp_gy"),
-            "total_acquisition_time_s": _sum(acq, "duration_s"),
-            "total_number_of_radiographic_frames": float(sum(e.pulses for e in acq)),
-            "reference_point_definition": REFERENCE_POINT[study.room.modality].meaning,
-            "report_datetime": report.content_time,
-            "source_path": report.path,
-        })
+        rows.append(
+            {
+                "report_sop_instance_uid": report.sop_instance_uid,
+                "study_instance_uid": study.study_instance_uid,
+                "acquisition_plane": plane,
+                "dap_total_gy_m2": _sum(events, "dap_gy_m2"),
+                "dose_rp_total_gy": _sum(events, "dose_rp_gy"),
+                "fluoro_dap_total_gy_m2": _sum(fluoro, "dap_gy_m2"),
+                "fluoro_dose_rp_total_gy": _sum(fluoro, "dose_rp_gy"),
+                "total_fluoro_time_s": _sum(fluoro, "duration_s"),
+                "acquisition_dap_total_gy_m2": _sum(acq, "dap_gy_m2"),
+                "acquisition_dose_rp_total_gy": _sum(acq, "dose_rp_gy"),
+                "total_acquisition_time_s": _sum(acq, "duration_s"),
+                "total_number_of_radiographic_frames": float(sum(e.pulses for e in acq)),
+                "reference_point_definition": REFERENCE_POINT[study.room.modality].meaning,
+                "report_datetime": report.content_time,
+                "source_path": report.path,
+            }
+        )
     return rows
 
 
@@ -197,8 +229,12 @@ def study_row(study: StudyPlan) -> dict[str, Any]:
     }
 
 
-def build_truth(studies: list[StudyPlan], image_rows: list[dict[str, Any]],
-                file_rows: list[dict[str, Any]], config: SynthConfig) -> GroundTruth:
+def build_truth(
+    studies: list[StudyPlan],
+    image_rows: list[dict[str, Any]],
+    file_rows: list[dict[str, Any]],
+    config: SynthConfig,
+) -> GroundTruth:
     events, accumulated, refs, links = [], [], [], []
     for study in studies:
         final = study.reports[-1]
@@ -206,20 +242,36 @@ def build_truth(studies: list[StudyPlan], image_rows: list[dict[str, Any]],
         for e in final.events:
             events.append(event_row(e, final, study, config))
             if study.room.writes_image_refs:
-                refs += [{"irradiation_event_uid": e.uid,
-                          "referenced_sop_instance_uid": img.sop_instance_uid,
-                          "referenced_sop_class_uid": SOP_CLASS[study.room.modality],
-                          "report_sop_instance_uid": final.sop_instance_uid} for img in e.images]
+                refs += [
+                    {
+                        "irradiation_event_uid": e.uid,
+                        "referenced_sop_instance_uid": img.sop_instance_uid,
+                        "referenced_sop_class_uid": SOP_CLASS[study.room.modality],
+                        "report_sop_instance_uid": final.sop_instance_uid,
+                    }
+                    for img in e.images
+                ]
         for img in study.images:
-            links += [{"irradiation_event_uid": p.uid, "sop_instance_uid": img.sop_instance_uid}
-                      for p in img.producers]
-    rooms = [{
-        "room_id": room_id(r), "name": r.name, "modality": r.modality, "biplane": r.biplane,
-        "device_observer_uid": r.device_observer_uid, "writes_event_uid": r.writes_event_uid,
-        "writes_image_refs": r.writes_image_refs, "clock_offset_s": r.clock_offset_s,
-        "utc_offset": r.utc_offset, "datetime_source": r.datetime_source,
-        "frame_timing": r.frame_timing,
-    } for r in config.rooms]
+            links += [
+                {"irradiation_event_uid": p.uid, "sop_instance_uid": img.sop_instance_uid}
+                for p in img.producers
+            ]
+    rooms = [
+        {
+            "room_id": room_id(r),
+            "name": r.name,
+            "modality": r.modality,
+            "biplane": r.biplane,
+            "device_observer_uid": r.device_observer_uid,
+            "writes_event_uid": r.writes_event_uid,
+            "writes_image_refs": r.writes_image_refs,
+            "clock_offset_s": r.clock_offset_s,
+            "utc_offset": r.utc_offset,
+            "datetime_source": r.datetime_source,
+            "frame_timing": r.frame_timing,
+        }
+        for r in config.rooms
+    ]
     return GroundTruth(
         images=frame_from_rows("images", image_rows),
         irradiation_events=frame_from_rows("irradiation_events", events),
