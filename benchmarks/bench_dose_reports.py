@@ -92,8 +92,10 @@ def main() -> None:
     paths = files * repeat
     workers = os.cpu_count() or 1
     size_mb = sum(os.path.getsize(p) for p in paths) / 1e6
-    print(f"{len(paths)} reports ({len(files)} files x {repeat}, {size_mb:.0f} MB), "
-          f"pool of {workers} workers")
+    print(
+        f"{len(paths)} reports ({len(files)} files x {repeat}, {size_mb:.0f} MB), "
+        f"pool of {workers} workers"
+    )
     base, _, _ = _run("bare read + walk, 1 worker", bare, paths, 1)
     ext, _, events = _run("extract_report, 1 worker", extract, paths, 1)
     _run(f"bare read + walk, pool {workers}", bare, paths, workers)

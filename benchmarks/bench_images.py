@@ -9,14 +9,17 @@ hard-links its images under enough names to reach ``--images`` files, so 2,000 f
 - pool:   the same in a ``ProcessPoolExecutor`` of ``os.cpu_count()`` workers, fed bounded
           batches (at most two per worker in flight), rows returned to the parent
 
-and peak RSS of the parent and of the largest worker. Every file is read once before timing so
-that all three passes see the same warm page cache. Run: ``.venv/bin/python
+each the best of ``--repeat`` runs, with the CPU time per image (this process and its workers:
+less disturbed than the wall clock on a shared machine, it gives what an idle machine would
+reach), and the peak RSS of the parent and of the largest worker. Every file is read once before
+timing so that all passes see the same warm page cache. Run: ``.venv/bin/python
 benchmarks/bench_images.py [--images 2000] [--batch 100] [--repeat 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import tempfile
@@ -47,10 +50,10 @@ def build_tree(out: Path, images: int) -> list[str]:
         os.link(sources[i % len(sources)], tree / rel)
         paths.append(rel)
     sizes = [s.stat().st_size for s in sources]
-    frames = truth.images["number_of_frames"]
+    frames = truth.images["number_of_frames"].to_list()
     print(f"corpus: {images} files from {len(sources)} distinct runs, mean "
           f"{sum(sizes) / len(sizes) / 1e6:.1f} MB (max {max(sizes) / 1e6:.1f} MB), "
-          f"{frames.mean():.1f} frames (max {frames.max()}), 1024 x 1024 x 8 bit")
+          f"{sum(frames) / len(frames):.1f} frames (max {max(frames)}), 1024 x 1024 x 8 bit")
     return paths
 
 
@@ -84,6 +87,7 @@ def pool(root: Path, paths: list[str], batch_size: int, workers: int) -> Pass:
     """
     rows = 0
     t0 = time.perf_counter()
+    gc.freeze()  # forked workers' garbage collector then leaves the parent's pages unshared
     with ProcessPoolExecutor(max_workers=workers) as ex:
         list(ex.map(_started, range(workers)))
         started = time.perf_counter()
@@ -96,9 +100,15 @@ def pool(root: Path, paths: list[str], batch_size: int, workers: int) -> Pass:
             pending.add(ex.submit(extract_image_files, chunk, root, RoomDirectory()))
         rows += sum(len(f.result().rows) for f in pending)
         wall = time.perf_counter() - started
+        worker_rss_mb = max(ex.map(_peak_rss_mb, range(workers)))
     cpu = _cpu() - cpu0  # children are counted once the pool has shut them down
     assert rows == len(paths)
-    return Pass(rows, wall, cpu, started - t0)
+    return Pass(rows, wall, cpu, started - t0, worker_rss_mb)
+
+
+def _peak_rss_mb(_: int) -> float:
+    time.sleep(0.05)  # so that every worker answers once
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass
@@ -107,6 +117,7 @@ class Pass:
     wall_s: float
     cpu_s: float  # this process and its finished children
     startup_s: float = 0.0
+    worker_rss_mb: float = 0.0
 
 
 def _cpu() -> float:
@@ -121,14 +132,20 @@ def in_process(run: Callable[[], int]) -> Pass:
     return Pass(n, time.perf_counter() - t0, _cpu() - cpu0)
 
 
-def timed(label: str, run: Callable[[], Pass], repeat: int) -> Pass:
-    """Best of ``repeat`` (the machine is shared: the best run is the least disturbed)."""
-    passes = [run() for _ in range(repeat)]
+def _rate(p: Pass) -> float:
+    return p.images / p.wall_s
+
+
+def _cpu_each(p: Pass) -> float:
+    return p.cpu_s / p.images
+
+
+def report(label: str, passes: list[Pass]) -> Pass:
+    """The best pass (the machine is shared: the best run is the least disturbed)."""
     best = min(passes, key=lambda p: p.wall_s)
     startup = f", pool start {best.startup_s * 1000:.0f} ms" if best.startup_s else ""
-    print(f"{label:<40} {best.images / best.wall_s:7.0f} images/s  "
-          f"{best.cpu_s / best.images * 1e6:6.0f} us CPU/image{startup}   (runs: "
-          + ", ".join(f"{p.images / p.wall_s:.0f}" for p in passes) + " images/s)")
+    print(f"{label:<40} {_rate(best):7.0f} images/s  {_cpu_each(best) * 1e6:6.0f} us CPU/image"
+          f"{startup}   (runs: " + ", ".join(f"{_rate(p):.0f}" for p in passes) + " images/s)")
     return best
 
 
@@ -140,32 +157,32 @@ def main() -> None:
     args = parser.parse_args()
     workers = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench_images_", dir="/tmp") as tmp:
-        paths = build_tree(Path(tmp), args.images)
+        with ProcessPoolExecutor(1) as generator:  # keeps the corpus and truth out of this heap
+            paths = generator.submit(build_tree, Path(tmp), args.images).result()
         root = Path(tmp) / "tree"
         bare(root, paths)  # warm the page cache for every pass alike
         print(f"load average before timing: {os.getloadavg()[0]:.1f} on {workers} CPUs")
-        base = timed("bare dcmread(stop_before_pixels) x1",
-                     lambda: in_process(lambda: bare(root, paths)), args.repeat)
-        one = timed("read_header + extract_image x1",
-                    lambda: in_process(lambda: single(root, paths)), args.repeat)
-        many = timed(f"pool of {workers} workers, batches of {args.batch}",
-                     lambda: pool(root, paths, args.batch, workers), args.repeat)
+        rounds = []  # the three passes back to back, so each round sees one machine state
+        for _ in range(args.repeat):
+            rounds.append((in_process(lambda: bare(root, paths)),
+                           in_process(lambda: single(root, paths)),
+                           pool(root, paths, args.batch, workers)))
+    base = report("bare dcmread(stop_before_pixels) x1", [r[0] for r in rounds])
+    one = report("read_header + extract_image x1", [r[1] for r in rounds])
+    many = report(f"pool of {workers} workers, batches of {args.batch}", [r[2] for r in rounds])
+    print("per round, pool / bare: "
+          + ", ".join(f"{_rate(p) / _rate(b):.2f}x" for b, _, p in rounds)
+          + "   single / bare: " + ", ".join(f"{_rate(o) / _rate(b):.2f}x" for b, o, _ in rounds))
+    print(f"best of each: single / bare {_rate(one) / _rate(base):.2f}x, pool / bare "
+          f"{_rate(many) / _rate(base):.2f}x (goal >= 1.6x on 2 cores), pool / single "
+          f"{_rate(many) / _rate(one):.2f}x")
+    print(f"CPU per image: single / bare {_cpu_each(one) / _cpu_each(base):.2f}x, pool / bare "
+          f"{_cpu_each(many) / _cpu_each(base):.2f}x; on {workers} idle CPUs the pool would "
+          f"reach {workers * _cpu_each(base) / _cpu_each(many):.2f}x bare")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    def rate(p: Pass) -> float:
-        return p.images / p.wall_s
-
-    def cpu_each(p: Pass) -> float:
-        return p.cpu_s / p.images
-
-    print(f"wall clock: single / bare {rate(one) / rate(base):.2f}x, pool / bare "
-          f"{rate(many) / rate(base):.2f}x (goal >= 1.6x on 2 cores), pool / single "
-          f"{rate(many) / rate(one):.2f}x")
-    print(f"CPU per image: single / bare {cpu_each(one) / cpu_each(base):.2f}x, pool / bare "
-          f"{cpu_each(many) / cpu_each(base):.2f}x; on {workers} idle CPUs the pool would "
-          f"reach {workers * cpu_each(base) / cpu_each(many):.2f}x bare")
-    print(f"peak RSS: parent {own:.0f} MB, largest worker {child:.0f} MB, parent + {workers} "
-          f"workers <= {own + workers * child:.0f} MB (goal < 500 MB)")
+    print(f"peak RSS: parent {own:.0f} MB, largest pool worker {many.worker_rss_mb:.0f} MB, "
+          f"parent + {workers} workers <= {own + workers * many.worker_rss_mb:.0f} MB "
+          "(goal < 500 MB)")
 
 
 if __name__ == "__main__":

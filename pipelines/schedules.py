@@ -24,7 +24,7 @@ SCHEDULE_TIMEZONE = os.environ.get("XRF_TIMEZONE") or "UTC"
     job=monthly_audit_job,
     cron_schedule=MONTHLY_AUDIT_CRON,
     execution_timezone=SCHEDULE_TIMEZONE,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=DefaultScheduleStatus.STOPPED,  # a user turns it on (UI): no surprise runs
     description="On the 1st of each month, audit the month that ended.",
 )
 def monthly_audit_schedule(context: ScheduleEvaluationContext) -> RunRequest:

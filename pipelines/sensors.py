@@ -14,8 +14,8 @@ from pathlib import Path
 
 from dagster import (
     DagsterInstance,
-    DefaultSensorStatus,
     DagsterRunStatus,
+    DefaultSensorStatus,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
@@ -56,7 +56,7 @@ def _ingest_active(instance: DagsterInstance) -> bool:
     name="new_dicom_files",
     job=ingest_job,
     minimum_interval_seconds=300,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=DefaultSensorStatus.STOPPED,  # a user turns it on (UI): no surprise runs
     description="Ingest when files under the input root appear, change or disappear.",
 )
 def new_dicom_files(

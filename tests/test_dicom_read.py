@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from xrf_assets.core.dicom_read import DEFER_SIZE, read_header
 from xrf_assets.core.errors import ExtractionError
@@ -109,7 +109,7 @@ def test_file_meta_without_transfer_syntax_is_refused(tmp_path: Path) -> None:
     ds = image()
     ds.add_new(0x7FE00010, "OB", b"\0" * PIXELS)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = XA
+    meta.MediaStorageSOPClassUID = UID(XA)
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta = meta
     ds.save_as(tmp_path / "nots.dcm", implicit_vr=False, little_endian=True)

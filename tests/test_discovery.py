@@ -32,7 +32,8 @@ def test_symlink_loop_is_listed_not_followed(tmp_path: Path) -> None:
     found = discover(tmp_path)
     assert [f.path for f in found.files] == ["a/b/x.dcm", "top.dcm"]
     assert [(u.path, u.status) for u in found.unreadable] == [
-        ("a/b/loop", "ignored"), ("self", "ignored")
+        ("a/b/loop", "ignored"),
+        ("self", "ignored"),
     ]
     assert "already walked" in found.unreadable[0].reason
     assert "'a'" in found.unreadable[0].reason
@@ -58,7 +59,11 @@ def test_broken_link_and_fifo_are_reported(tmp_path: Path) -> None:
     found = discover(tmp_path)
     assert found.unreadable == (
         Unreadable("dangling", "rejected", "broken symbolic link (its target does not exist)"),
-        Unreadable("pipe", "ignored", "a FIFO (named pipe): not read",
-                   mtime_ns=(tmp_path / "pipe").stat().st_mtime_ns),
+        Unreadable(
+            "pipe",
+            "ignored",
+            "a FIFO (named pipe): not read",
+            mtime_ns=(tmp_path / "pipe").stat().st_mtime_ns,
+        ),
     )
     assert found.paths == {"a/b/x.dcm", "top.dcm", "dangling", "pipe"}

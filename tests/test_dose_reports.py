@@ -41,7 +41,13 @@ ROOMS = RoomDirectory()
 
 # Test-local conversion of the units the corpus sends (not units.py: an independent check).
 TO_COLUMN_UNIT = {
-    "Gy.m2": 1.0, "Gym2": 1.0, "dGy.cm2": 1e-5, "Gy": 1.0, "mGy": 1e-3, "s": 1.0, "1": 1.0,
+    "Gy.m2": 1.0,
+    "Gym2": 1.0,
+    "dGy.cm2": 1e-5,
+    "Gy": 1.0,
+    "mGy": 1e-3,
+    "s": 1.0,
+    "1": 1.0,
 }
 
 
@@ -127,10 +133,14 @@ def test_event_dap_and_dose_rp_as_sent(name: str) -> None:
 
 
 TOTALS = {
-    "113722": "dap_total_gy_m2", "113725": "dose_rp_total_gy",
-    "113726": "fluoro_dap_total_gy_m2", "113728": "fluoro_dose_rp_total_gy",
-    "113730": "total_fluoro_time_s", "113727": "acquisition_dap_total_gy_m2",
-    "113729": "acquisition_dose_rp_total_gy", "113855": "total_acquisition_time_s",
+    "113722": "dap_total_gy_m2",
+    "113725": "dose_rp_total_gy",
+    "113726": "fluoro_dap_total_gy_m2",
+    "113728": "fluoro_dose_rp_total_gy",
+    "113730": "total_fluoro_time_s",
+    "113727": "acquisition_dap_total_gy_m2",
+    "113729": "acquisition_dose_rp_total_gy",
+    "113855": "total_acquisition_time_s",
     "113731": "total_number_of_radiographic_frames",
 }
 
@@ -150,11 +160,13 @@ def test_every_acquired_image_reference_kept(name: str) -> None:
     for container in _top_events(_dataset(name)):
         for image in _children(container, "113795"):
             ref = image.ReferencedSOPSequence[0]
-            sent.append((
-                _event_uid(container),
-                ref.get("ReferencedSOPClassUID"),
-                ref.get("ReferencedSOPInstanceUID") or None,
-            ))
+            sent.append(
+                (
+                    _event_uid(container),
+                    ref.get("ReferencedSOPClassUID"),
+                    ref.get("ReferencedSOPInstanceUID") or None,
+                )
+            )
     columns = ("irradiation_event_uid", "referenced_sop_class_uid", "referenced_sop_instance_uid")
     got = [tuple(r[c] for c in columns) for r in _extract(name).refs]
     assert got == sent
@@ -170,12 +182,18 @@ def test_modality_from_report_content(name: str) -> None:
 def test_rows_fit_the_contracts() -> None:
     names = [n for n in REPORTS if n != ZEE_ADJUSTED]
     extracts = [_extract(n) for n in names]
-    events = validate("irradiation_events", frame_from_rows(
-        "irradiation_events", [r for x in extracts for r in x.events]))
-    validate("accumulated_dose", frame_from_rows(
-        "accumulated_dose", [r for x in extracts for r in x.accumulated]))
-    validate("event_image_refs", frame_from_rows(
-        "event_image_refs", [r for x in extracts for r in x.refs]))
+    events = validate(
+        "irradiation_events",
+        frame_from_rows("irradiation_events", [r for x in extracts for r in x.events]),
+    )
+    validate(
+        "accumulated_dose",
+        frame_from_rows("accumulated_dose", [r for x in extracts for r in x.accumulated]),
+    )
+    validate(
+        "event_image_refs",
+        frame_from_rows("event_image_refs", [r for x in extracts for r in x.refs]),
+    )
     assert events.height == 558 - 8
     assert events.get_column("unit_issues").null_count() == events.height
 
@@ -458,8 +476,9 @@ def test_corpus_totals_consistent_within_rounding() -> None:
     checks = totals_consistency(events, accumulated)
     assert checks.height == len(names)
     assert checks.filter(pl.col("flagged")).height == 0
-    zee = checks.filter(pl.col("report_sop_instance_uid") == _extract(ZEE).events[0][
-        "report_sop_instance_uid"])
+    zee = checks.filter(
+        pl.col("report_sop_instance_uid") == _extract(ZEE).events[0]["report_sop_instance_uid"]
+    )
     assert zee.get_column("dose_rp_events_sum").item() == pytest.approx(0.00249)
     assert zee.get_column("dose_rp_total_gy").item() == 0.00252
 

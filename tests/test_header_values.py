@@ -192,3 +192,16 @@ def test_stray_bytes_in_an_ascii_value_do_not_crash() -> None:
     assert h.text(0x00080060) == "X\ufffd"
     assert h.number(KVP) is None
     assert h.problems == ["KVP (0018,0060): not a number '8\ufffd0'"]
+
+
+def test_bytes_invalid_in_the_character_set_are_replaced_and_told() -> None:
+    h = raw_header("ISO_IR 192", {INSTITUTION: ("LO", "Hôpital".encode("latin-1") + b" ")})
+    assert h.text(INSTITUTION) == "H\ufffdpital"
+    assert h.problems == ["InstitutionName (0008,0080): bytes not valid in the Specific Character "
+                          "Set (0008,0005), replacement characters used"]
+
+
+def test_no_specific_character_set_means_the_default_repertoire() -> None:
+    ds = Dataset()
+    ds[INSTITUTION] = RawDataElement(BaseTag(INSTITUTION), "LO", 8, b"H\xf4pital ", 0, False, True)
+    assert Header(ds, []).text(INSTITUTION) == "Hôpital"

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,19 +70,22 @@ def report_with(path: Path, change: Callable[[Dataset], None]) -> None:
 
 def _unit_of_dap(ds: Dataset) -> None:
     """Replace the unit of every Dose Area Product (122130) with one nobody knows."""
+
     def walk(items: list[Dataset]) -> None:
         for item in items:
             concept = item.get("ConceptNameCodeSequence")
             if concept and concept[0].CodeValue == "122130":
                 item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue = "furlong"
             walk(item.get("ContentSequence", []))
+
     walk(ds.ContentSequence)
 
 
 def nested_sequence_bytes(depth: int) -> bytes:
     """(0040,0275) nested ``depth`` levels deep, undefined lengths, explicit VR little endian."""
     open_ = struct.pack("<HH2sHL", 0x0040, 0x0275, b"SQ", 0, 0xFFFFFFFF) + struct.pack(
-        "<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+        "<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF
+    )
     close = struct.pack("<HHL", 0xFFFE, 0xE00D, 0) + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
     return open_ * depth + close * depth
 
@@ -101,8 +105,13 @@ def build_tree(root: Path) -> None:
     (root / "no_preamble.dcm").write_bytes(whole[132:])
     raw = xa_image("1.2.3.4.3")
     raw.file_meta = FileMetaDataset()
-    save(raw, root / "bare_dataset.dcm", implicit_vr=True, little_endian=True,
-         enforce_file_format=False)
+    save(
+        raw,
+        root / "bare_dataset.dcm",
+        implicit_vr=True,
+        little_endian=True,
+        enforce_file_format=False,
+    )
     (root / "truncated_header.dcm").write_bytes(whole[:400])
     (root / "truncated_pixels.dcm").write_bytes(whole[:-20])
     wrong = xa_image("1.2.3.4.4")
@@ -115,8 +124,13 @@ def build_tree(root: Path) -> None:
     no_ts = xa_image("1.2.3.4.5")
     del no_ts.file_meta.TransferSyntaxUID
     no_ts.preamble = bytes(128)
-    save(no_ts, root / "missing_ts.dcm", implicit_vr=False, little_endian=True,
-         enforce_file_format=False)
+    save(
+        no_ts,
+        root / "missing_ts.dcm",
+        implicit_vr=False,
+        little_endian=True,
+        enforce_file_format=False,
+    )
     report_with(root / "sr/broken_tree.dcm", lambda ds: delattr(ds, "ContentSequence"))
     report_with(root / "sr/unknown_units.dcm", _unit_of_dap)
     no_uid = xa_image("1.2.3.4.6")
@@ -134,12 +148,26 @@ def build_tree(root: Path) -> None:
     item.RequestedProcedureID = "RP1"
     huge.RequestAttributesSequence = [item] * 20000
     save(huge, root / "huge_sequence.dcm")
-    save(xa_image("1.2.3.4.9", SpecificCharacterSet=["", "ISO 2022 IR 87"],
-                  PatientName="Yamada^Tarou=山田^太郎=やまだ^たろう"), root / "charset_jis.dcm")
-    save(xa_image("1.2.3.4.10", SpecificCharacterSet="ISO_IR 192",
-                  PatientName="Müller^Jürgen"), root / "charset_utf8.dcm")
-    save(xa_image("1.2.3.4.12", SpecificCharacterSet="ISO_IR 100",
-                  PatientName="Gérard^Zoë"), root / "charset_latin1.dcm")
+    save(
+        xa_image(
+            "1.2.3.4.9",
+            SpecificCharacterSet=["", "ISO 2022 IR 87"],
+            PatientName="Yamada^Tarou=山田^太郎=やまだ^たろう",
+        ),
+        root / "charset_jis.dcm",
+    )
+    save(
+        xa_image("1.2.3.4.10", SpecificCharacterSet="ISO_IR 192", PatientName="Müller^Jürgen"),
+        root / "charset_utf8.dcm",
+    )
+    save(
+        xa_image("1.2.3.4.12", SpecificCharacterSet="ISO_IR 100", PatientName="Gérard^Zoë"),
+        root / "charset_latin1.dcm",
+    )
+    with warnings.catch_warnings():  # pydicom warns (and logs the value) on writing it too
+        warnings.simplefilter("ignore")
+        save(xa_image("1.2.3.4.13", PatientBirthDate="1960-01-02"), root / "bad_birth_date.dcm")
+        save(xa_image("1.2.3.4.x15"), root / "odd_uid.dcm")
     (root / "loop").mkdir()
     (root / "loop" / "back").symlink_to(root)
 
@@ -164,6 +192,8 @@ EXPECTED: dict[str, tuple[str, str, str | None]] = {
     "charset_jis.dcm": ("image", "ok", None),
     "charset_utf8.dcm": ("image", "ok", None),
     "charset_latin1.dcm": ("image", "ok", None),
+    "bad_birth_date.dcm": ("image", "ok", None),
+    "odd_uid.dcm": ("image", "ok", None),
     "loop/back": ("unknown", "ignored", "already walked"),
 }
 
@@ -175,8 +205,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run(root: Path, out: Path, privacy: PrivacySettings,
-        caplog: pytest.LogCaptureFixture) -> dict[str, pl.DataFrame]:
+def run(
+    root: Path, out: Path, privacy: PrivacySettings, caplog: pytest.LogCaptureFixture
+) -> dict[str, pl.DataFrame]:
     with caplog.at_level(logging.INFO, logger="hostile"):
         settings = IngestSettings(root, RoomDirectory(), privacy, workers=1)
         run_ingest(settings, TableStore(out), logging.getLogger("hostile"))
@@ -210,8 +241,12 @@ def test_every_hostile_file_has_a_status_reason_and_log_line(
     assert event["dap_gy_m2"] is None and "furlong" in event["unit_issues"]
     assert event["dose_rp_gy"] == pytest.approx(3.5e-5)
     assert "furlong" in files["sr/unknown_units.dcm"]["issues"]
-    for m in caplog.messages:
-        assert "Hostile" not in m and "PID-77" not in m and "Müller" not in m
+    # pydicom's own warnings become issues, their quoted values blanked
+    assert files["odd_uid.dcm"]["issues"].startswith("pydicom: Invalid value for VR UI: '…'.")
+    assert "x15" not in files["odd_uid.dcm"]["issues"]
+    for m in caplog.messages:  # every logger, pydicom's included
+        for identity in ("Hostile", "PID-77", "Müller", "1960-01-02", "19600102"):
+            assert identity not in m, m
 
 
 def test_non_ascii_names_are_hashed_as_decoded(
@@ -258,7 +293,10 @@ def test_file_unreadable_for_permissions_is_rejected() -> None:
         (folder / "locked.dcm").chmod(0o000)
         result = subprocess.run(
             [sys.executable, "-c", _READ_AS_NOBODY, str(folder)],
-            capture_output=True, text=True, check=True, timeout=60,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
             cwd=Path(__file__).resolve().parents[1],
         )
         warm, kind, status, reason = json.loads(result.stdout.strip().splitlines()[-1])

@@ -120,10 +120,10 @@ def xa_header(**overrides: Any) -> Dataset:
 def with_raw(ds: Dataset, **values: str) -> Dataset:
     """Put exact (possibly malformed) text values in ``ds``, as a file would hold them."""
     for keyword, text in values.items():
-        tag = tag_for_keyword(keyword)
+        tag = BaseTag(tag_for_keyword(keyword) or 0)
         raw = text.encode("latin-1")
         raw += b" " * (len(raw) % 2)
-        ds[tag] = RawDataElement(BaseTag(tag), dictionary_VR(tag), len(raw), raw, 0, False, True)
+        ds[tag] = RawDataElement(tag, dictionary_VR(tag), len(raw), raw, 0, False, True)
     # as if read from an explicit VR little endian file, so that writing keeps the raw bytes
     ds.set_original_encoding(False, True, convert_encodings(ds.get("SpecificCharacterSet")))
     return ds
@@ -374,6 +374,20 @@ def test_long_frame_time_vector_is_read_from_the_deferred_element(tmp_path: Path
     assert row["frame_time_vector_mean_ms"] == pytest.approx(33.35)
 
 
+def test_malformed_deferred_value_is_parsed_by_us_not_pydicom(tmp_path: Path) -> None:
+    """A bad entry in a deferred Frame Time Vector: null and one short problem line (pydicom's
+    own conversion would warn, and raise under filterwarnings=error)."""
+    vector = "\\".join(["0"] + ["33.3"] * 4000 + ["3,3"])
+    path = write(with_raw(xa_header(NumberOfFrames="4002"), FrameTimeVector=vector),
+                 tmp_path / "badlong.dcm")
+    problems: list[str] = []
+    row = extract_file(path, problems)
+    assert row["frame_time_vector_mean_ms"] is None
+    [line] = problems
+    assert line.startswith("FrameTimeVector (0018,1065): not a number '0\\\\33.3")
+    assert line.endswith("...") and len(line) < 110
+
+
 def test_rooms_file_names_the_room(tmp_path: Path) -> None:
     rooms_file = tmp_path / "rooms.yaml"
     rooms_file.write_text("rooms:\n  - name: Cath Lab 1\n    match:\n"
@@ -449,6 +463,21 @@ def test_enhanced_xa_reads_functional_groups(tmp_path: Path) -> None:
         "irradiation_event_uids": [EVENT_1, EVENT_2],
     }
     assert row["acquisition_datetime_source"] == "acquisition_datetime"
+
+
+def test_enhanced_defined_length_groups_beyond_the_defer_size(tmp_path: Path) -> None:
+    """400 frames in defined-length sequences (as some vendors write): the per-frame groups stay
+    on disk after the header read and are fetched when the event UIDs are gathered."""
+    ds = enhanced_xa([EVENT_1, EVENT_2] * 200)
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            elem.is_undefined_length = False
+    header = read_header(write(ds, tmp_path / "enh400.dcm"))
+    assert header.get_item(0x52009230, keep_deferred=True).value is None
+    problems: list[str] = []
+    row = extract_image(header, "enh400.dcm", NO_ROOMS, problems)
+    assert (row["number_of_frames"], row["kvp_kv"], row["irradiation_event_uids"], problems) == (
+        400, 81.5, [EVENT_1, EVENT_2], [])
 
 
 def test_enhanced_rotational_run_takes_the_first_frame_and_top_level_wins() -> None:

@@ -48,8 +48,9 @@ CORPUS_EVENTS = {
 
 def short_procedures(config: SynthConfig) -> SynthConfig:
     """Rooms doing only short procedures: few events per report, so the tests stay fast."""
-    rooms = tuple(replace(r, procedures=("Hysterosalpingography", "Pacemaker implant"))
-                  for r in config.rooms)
+    rooms = tuple(
+        replace(r, procedures=("Hysterosalpingography", "Pacemaker implant")) for r in config.rooms
+    )
     return replace(config, rooms=rooms)
 
 
@@ -70,8 +71,11 @@ def full_run(synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def ingest(
-    input_dir: Path, output: Path, privacy: PrivacySettings = IDENTIFIED,
-    log: logging.Logger | None = None, **kw: object,
+    input_dir: Path,
+    output: Path,
+    privacy: PrivacySettings = IDENTIFIED,
+    log: logging.Logger | None = None,
+    **kw: object,
 ) -> IngestSummary:
     settings = IngestSettings(input_dir, RoomDirectory(), privacy, **{"workers": 1, **kw})
     return run_ingest(settings, TableStore(output), log or logging.getLogger("test"))
@@ -117,8 +121,10 @@ def test_statuses_and_rows_match_the_generator_truth(synth: Path, full_run: Path
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
     """Checksum and modification time of every file under ``root``."""
     return {
-        p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                         p.stat().st_mtime_ns)
+        p.relative_to(root).as_posix(): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
@@ -173,14 +179,17 @@ def test_missing_and_moved_files(synth: Path, tmp_path: Path) -> None:
 def test_incremental_runs_in_any_order_equal_one_full_run(
     synth: Path, full_run: Path, tmp_path: Path
 ) -> None:
-    paths = sorted(p.relative_to(synth / "dicom").as_posix()
-                   for p in (synth / "dicom").rglob("*") if p.is_file())
+    paths = sorted(
+        p.relative_to(synth / "dicom").as_posix()
+        for p in (synth / "dicom").rglob("*")
+        if p.is_file()
+    )
     orders = {"backward": paths[::-1], "interleaved": paths[1::2] + paths[::2]}
     for name, order in orders.items():
         src = tmp_path / name / "in"
         src.mkdir(parents=True)
         third = len(order) // 3
-        for step in (order[:third], order[third:2 * third], order[2 * third:]):
+        for step in (order[:third], order[third : 2 * third], order[2 * third :]):
             copy_tree(synth / "dicom", src, step)
             ingest(src, tmp_path / name / "out", batch_size=7)
         assert_same_tables(full_run, tmp_path / name / "out")
@@ -269,3 +278,29 @@ def test_real_reports_known_events_and_reused_uid(tmp_path: Path) -> None:
     assert (varic["kind"], varic["status"]) == ("dose_report", "rejected")
     assert "no irradiation events" in varic["reason"]
     assert got["accumulated_dose"].height == len(CORPUS_EVENTS) - 1
+
+
+def test_report_superseded_by_a_later_run_is_marked_and_logged(
+    synth: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    truth = pl.read_parquet(synth / "truth" / "files.parquet")
+    old = truth.filter(pl.col("status") == "superseded")["path"][0]
+    folder = old.rsplit("/", 1)[0]
+    later = [
+        p
+        for p in truth.filter(pl.col("kind") == "dose_report")["path"]
+        if p.startswith(folder) and p > old
+    ]
+    assert later
+    src = tmp_path / "in"
+    copy_tree(synth / "dicom", src, [p for p in truth["path"] if p not in later])
+    ingest(src, tmp_path / "out")
+    status = tables(tmp_path / "out")["dicom_files"].filter(pl.col("path") == old)["status"]
+    assert status.to_list() == ["ok"]
+    copy_tree(synth / "dicom", src, later)
+    with caplog.at_level(logging.INFO, logger="test"):
+        summary = ingest(src, tmp_path / "out")
+    assert summary.files_read == len(later)
+    row = tables(tmp_path / "out")["dicom_files"].filter(pl.col("path") == old).row(0, named=True)
+    assert row["status"] == "superseded"
+    assert any(m.startswith(f"superseded {old}: ") for m in caplog.messages)

@@ -14,8 +14,13 @@ KEY = "a-secret-key-of-some-length"
 
 def test_pseudonymize_is_hmac_sha256_of_column_and_value() -> None:
     p = PrivacySettings.from_env({"XRF_PSEUDONYM_KEY": KEY})
-    row = {"patient_name": "DOE^JANE", "patient_id": "123", "patient_birth_date": "1950-02-03",
-           "patient_age_years": 76.0, "patient_sex": "F"}
+    row = {
+        "patient_name": "DOE^JANE",
+        "patient_id": "123",
+        "patient_birth_date": "1950-02-03",
+        "patient_age_years": 76.0,
+        "patient_sex": "F",
+    }
     out = p.apply(row)
     expected = hmac.new(KEY.encode(), b"patient_name\0DOE^JANE", hashlib.sha256).hexdigest()
     assert out["patient_name"] == expected

@@ -40,7 +40,7 @@ def test_default_room_is_the_device_identity_upper_cased() -> None:
         "GE HEALTHCARE|||OEC 1"
     )
     assert default_room_id(DeviceIdentity()) is None
-    assert default_room_id(DeviceIdentity(device_observer_uid="1.2.3")) is None
+    assert default_room_id(DeviceIdentity(device_observer_uid="1.2.3")) == "DEVICE 1.2.3"
 
 
 def test_image_and_report_of_one_device_share_the_default_room() -> None:

@@ -11,7 +11,12 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from xrf_assets.core import sr_items
 from xrf_assets.core.dose_reports import ReportExtract, extract_report
@@ -19,7 +24,7 @@ from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.rooms import RoomDirectory
 from xrf_assets.core.sr_tree import CONTENT_SEQUENCE, ContentNode
 
-ZEE = (Path(__file__).resolve().parents[1] / "../shared/corpus/openrem/RF-RDSR-Siemens-Zee.dcm")
+ZEE = Path(__file__).resolve().parents[1] / "../shared/corpus/openrem/RF-RDSR-Siemens-Zee.dcm"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def _undefined_lengths(items: object) -> None:
                 _undefined_lengths(elem.value)
 
 
-def _rewritten(ds: Dataset, syntax: str, undefined: bool) -> Dataset:
+def _rewritten(ds: Dataset, syntax: UID, undefined: bool) -> Dataset:
     ds = copy.deepcopy(ds)
     if undefined:
         _undefined_lengths(ds.ContentSequence)
@@ -62,7 +67,7 @@ def _comparable(extract: ReportExtract) -> tuple[object, ...]:
 @pytest.mark.parametrize(
     "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
 )
-def test_same_rows_in_every_encoding(zee: Dataset, syntax: str, undefined: bool) -> None:
+def test_same_rows_in_every_encoding(zee: Dataset, syntax: UID, undefined: bool) -> None:
     rooms = RoomDirectory()
     rewritten = _rewritten(zee, syntax, undefined)
     raw = rewritten.get_item(Tag(CONTENT_SEQUENCE))
@@ -85,8 +90,9 @@ def test_malformed_sequence_bytes_noted_not_crashed(zee: Dataset) -> None:
         sr_items.parse_sequence(b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + b"\x08\x00", False)
     ds = copy.deepcopy(zee)
     tag = Tag(CONTENT_SEQUENCE)
-    ds[tag] = RawDataElement(tag, "SQ", 16, b"\xfe\xff\x00\xe0\x40\x00\x00\x00" + b"\0" * 8, 0,
-                             False, True)
+    ds[tag] = RawDataElement(
+        tag, "SQ", 16, b"\xfe\xff\x00\xe0\x40\x00\x00\x00" + b"\0" * 8, 0, False, True
+    )
     issues: list[str] = []
     assert ContentNode(ds, issues).all() == []
     assert issues and "(0040,A730) cannot be read" in issues[0]

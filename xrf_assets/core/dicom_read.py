@@ -83,7 +83,7 @@ def _truncation(ds: Dataset, fp: BinaryIO) -> str | None:
             return None  # encapsulated (undefined length) frames state no total up front
     if not len(ds):
         return None
-    last = ds.get_item(next(reversed(ds.keys())), keep_deferred=True)
+    last = ds.get_item(list(ds.keys())[-1], keep_deferred=True)  # the last one read
     if isinstance(last, RawDataElement) and last.length != _UNDEFINED_LENGTH:
         end = last.value_tell + last.length
         if end > size:

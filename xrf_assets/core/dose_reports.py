@@ -21,10 +21,9 @@ from xrf_assets.core.dose_events import PLANES, UnitLog, label, read_event, read
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.header_values import (
     Header,
-    age_between,
-    parse_age_years,
     parse_da,
     parse_utc_offset,
+    patient_columns,
 )
 from xrf_assets.core.report_duplicates import ReportResolution, resolve_report_duplicates
 from xrf_assets.core.rooms import DeviceIdentity, RoomDirectory
@@ -38,15 +37,19 @@ __all__ = [
     "resolve_report_duplicates",
 ]
 
-RDSR_SOP_CLASSES = frozenset({
-    "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
-    "1.2.840.10008.5.1.4.1.1.88.76",  # Enhanced X-Ray Radiation Dose SR
-})
+RDSR_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+        "1.2.840.10008.5.1.4.1.1.88.76",  # Enhanced X-Ray Radiation Dose SR
+    }
+)
 # General SR classes that some devices use for dose reports: read when the root is 113701.
-GENERAL_SR_SOP_CLASSES = frozenset({
-    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
-    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
-})
+GENERAL_SR_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+        "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    }
+)
 # Vendor dose summaries that are not TID 10001 and hold no irradiation events.
 PROPRIETARY_SUMMARIES: dict[CodeKey, str] = {
     ("C-10", "99SMS_RADSUM"): "Siemens proprietary radiation dose summary (99SMS_RADSUM C-10)",
@@ -130,29 +133,6 @@ STUDY_INSTANCE_UID = 0x0020000D
 STUDY_DATE = 0x00080020
 CONTENT_DATE, CONTENT_TIME = 0x00080023, 0x00080033
 TIMEZONE_OFFSET_FROM_UTC = 0x00080201
-PATIENT_BIRTH_DATE, PATIENT_SEX, PATIENT_AGE = 0x00100030, 0x00100040, 0x00101010
-_SEXES = frozenset({"M", "F", "O"})
-
-
-def _patient(h: Header, study: date | None) -> dict[str, Any]:
-    """Birth date as YYYY-MM-DD, sex M/F/O, age from Patient's Age (0010,1010) else birth date:
-    the same rules as the images table, with the same parsers (header_values)."""
-    birth = h.parsed(PATIENT_BIRTH_DATE, parse_da)
-    sex = h.text(PATIENT_SEX)
-    if sex is not None and sex.upper() not in _SEXES:
-        h.problem(PATIENT_SEX, "not M, F or O")
-        sex = None
-    age = h.parsed(PATIENT_AGE, parse_age_years)
-    if age is None and birth is not None and study is not None:
-        try:
-            age = age_between(birth, study)
-        except ValueError as exc:
-            h.problem(PATIENT_BIRTH_DATE, str(exc))
-    return {
-        "patient_birth_date": birth.isoformat() if birth is not None else None,
-        "patient_sex": sex.upper() if sex is not None else None,
-        "patient_age_years": age,
-    }
 
 
 def _report_columns(h: Header, root: ContentNode, rooms: RoomDirectory) -> dict[str, Any]:
@@ -176,7 +156,7 @@ def _report_columns(h: Header, root: ContentNode, rooms: RoomDirectory) -> dict[
         station_name=row["station_name"],
         device_observer_uid=root.uid(codes.DEVICE_OBSERVER_UID),
     )
-    row.update(_patient(h, study))
+    row.update(patient_columns(h, study))
     row.update(
         study_instance_uid=scoped_study or header_study,
         study_date=study,
@@ -225,7 +205,9 @@ def _accumulated(
 
 
 def _modality(
-    root: ContentNode, events: list[dict[str, Any]], refs: list[tuple[str | None, str | None]],
+    root: ContentNode,
+    events: list[dict[str, Any]],
+    refs: list[tuple[str | None, str | None]],
     accumulated: list[dict[str, Any]],
 ) -> str | None:
     """Fluoroscopy (RF/XA) or radiography (DX/CR) from what the report itself says.
@@ -329,12 +311,14 @@ def _extract(
         out.events.append({**report, **row, "source_path": source_path})
         for cls, inst in read_image_refs(event):
             all_refs.append((cls, inst))
-            out.refs.append({
-                "irradiation_event_uid": uid,
-                "referenced_sop_instance_uid": inst,
-                "referenced_sop_class_uid": cls,
-                "report_sop_instance_uid": report["report_sop_instance_uid"],
-            })
+            out.refs.append(
+                {
+                    "irradiation_event_uid": uid,
+                    "referenced_sop_instance_uid": inst,
+                    "referenced_sop_class_uid": cls,
+                    "report_sop_instance_uid": report["report_sop_instance_uid"],
+                }
+            )
     _check_study_date(report["study_date"], out)
     out.accumulated = _accumulated(root, report, report_time, source_path)
     modality = _modality(root, out.events, all_refs, out.accumulated)

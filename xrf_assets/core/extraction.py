@@ -10,10 +10,11 @@ because a value may be a patient's name.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ _MAX_WARNINGS = 3
 _PREAMBLE = 132  # 128 bytes and "DICM"
 _VRS = frozenset(vr.value for vr in VR)
 # uncompressed transfer syntax -> data set encoded with explicit VR
-_VR_ENCODING = {
+_VR_ENCODING: dict[str, bool] = {
     ImplicitVRLittleEndian: False,
     ExplicitVRLittleEndian: True,
     ExplicitVRBigEndian: True,
@@ -166,8 +167,10 @@ def _identify_from_meta(out: FileOutcome, path: Path) -> None:
     explicit = len(first) == 6 and first[4:6].decode("latin-1") in _VRS
     if explicit != _VR_ENCODING[syntax]:
         said, found = ("explicit", "implicit") if _VR_ENCODING[syntax] else ("implicit", "explicit")
-        out.reason = (f"wrong Transfer Syntax UID (0002,0010): it says {said} VR, the data set is "
-                      f"encoded {found} VR ({out.reason})")
+        out.reason = (
+            f"wrong Transfer Syntax UID (0002,0010): it says {said} VR, the data set is "
+            f"encoded {found} VR ({out.reason})"
+        )
 
 
 def _unexpected(exc: Exception) -> str:
@@ -188,10 +191,23 @@ _FAILURES: dict[type[BaseException], Callable[[BaseException], str]] = {
 }
 
 
+@contextlib.contextmanager
+def _pydicom_logger_off() -> Iterator[None]:
+    """pydicom logs every warning it raises, values included ("Invalid value for VR DA:
+    '1960-01-02'"): a birth date in the log. The warnings are kept, blanked, as issues instead."""
+    logger = logging.getLogger("pydicom")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
 def read_one(ctx: ReaderContext, path: str) -> FileOutcome:
     """Read the header of ``root/path`` once and classify it; never raises for a bad file."""
     out = FileOutcome(path)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _pydicom_logger_off():
         warnings.simplefilter("always")
         try:
             if (ctx.root / path).stat().st_size == 0:

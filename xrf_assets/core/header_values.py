@@ -10,16 +10,19 @@ Problem lines name the attribute and tag; values are shown only outside the Pati
 from __future__ import annotations
 
 import math
+import operator
 import re
 import struct
+import warnings
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
-from pydicom.charset import decode_bytes
+from pydicom.charset import decode_bytes, default_encoding
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_deferred_data_element
 from pydicom.multival import MultiValue
 
 Element = DataElement | RawDataElement
@@ -29,6 +32,7 @@ T = TypeVar("T")
 _BINARY = {"FD": "d", "FL": "f", "US": "H", "UL": "I", "SS": "h", "SL": "i", "SV": "q", "UV": "Q"}
 # VRs whose bytes may be in the Specific Character Set (0008,0005); the rest are ASCII.
 _CHARSET_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
+_TEXT_NUMBER_VRS = frozenset({"DS", "IS"})
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
 _PN_DELIMITERS = {0x5E, 0x3D}  # ^ and =, where ISO 2022 escape state resets
 
@@ -88,8 +92,13 @@ def parse_dt(text: str) -> tuple[datetime, int | None]:
     if not m:
         raise ValueError("not a DT date-time YYYYMMDDHHMMSS.FFFFFF&ZZXX")
     value = datetime(
-        int(m[1]), int(m[2] or 1), int(m[3] or 1), int(m[4] or 0), int(m[5] or 0),
-        int(m[6] or 0), _fraction_us(m[7]),
+        int(m[1]),
+        int(m[2] or 1),
+        int(m[3] or 1),
+        int(m[4] or 0),
+        int(m[5] or 0),
+        int(m[6] or 0),
+        _fraction_us(m[7]),
     )
     return value, parse_utc_offset(m[8]) if m[8] else None
 
@@ -120,10 +129,12 @@ class Header:
     def __init__(self, ds: Dataset, problems: list[str]) -> None:
         self.ds = ds
         self.problems = problems
-        self._elems: dict[int, Element] = dict(zip(map(int, ds.keys()), ds.values(), strict=True))
-        self._owner: dict[int, Dataset] = {}  # where a functional group element came from
-        charset = ds.original_character_set
-        self._encodings = [charset] if isinstance(charset, str) else list(charset or ())
+        # plain int keys: BaseTag keys make every lookup call BaseTag.__eq__ in Python
+        self._elems: dict[int, Element] = dict(
+            zip(map(operator.index, ds.keys()), ds.values(), strict=True)
+        )
+        charset = ds.original_character_set or default_encoding
+        self._encodings = [charset] if isinstance(charset, str) else list(charset)
 
     def has(self, tag: int) -> bool:
         return tag in self._elems
@@ -132,12 +143,15 @@ class Header:
         """Also look attributes up in these items (functional group macros), first one wins."""
         for item in items:
             for tag, elem in item.items():
-                if int(tag) not in self._elems:
-                    self._elems[int(tag)] = elem
-                    self._owner[int(tag)] = item
+                self._elems.setdefault(operator.index(tag), elem)
 
     def problem(self, tag: int, why: str, value: object = None) -> None:
-        shown = f" {value!r}" if value is not None and tag >> 16 != 0x0010 else ""
+        """One line for the log: the attribute, why, and the value (cut at 60 characters)
+        except in the Patient group (0010,xxxx)."""
+        shown = ""
+        if value is not None and tag >> 16 != 0x0010:
+            text = repr(value)
+            shown = f" {text[:57]}..." if len(text) > 60 else f" {text}"
         self.problems.append(f"{tag_name(tag)}: {why}{shown}")
 
     def _value(self, tag: int) -> Any:
@@ -147,10 +161,12 @@ class Header:
             return None
         value = elem.value
         if type(elem) is RawDataElement:
-            if value is None and elem.length:  # deferred: read it from the file now
+            if value is None and elem.length:  # deferred: read the raw bytes from the file now
                 try:
-                    elem = self._owner.get(tag, self.ds).get_item(tag)
-                except Exception as exc:  # file moved or changed, bad bytes...
+                    elem = read_deferred_data_element(
+                        self.ds.fileobj_type, self.ds.filename, self.ds.timestamp, elem
+                    )
+                except Exception as exc:  # no file name (an item), file moved, bad bytes...
                     self.problem(tag, f"cannot read deferred value ({type(exc).__name__})")
                     return None
                 value = elem.value
@@ -169,7 +185,7 @@ class Header:
             return value.decode("ascii", "replace")
         return [value]
 
-    def _decode(self, tag: int, elem: Element, raw: bytes) -> str | list[float] | None:
+    def _decode(self, tag: int, elem: RawDataElement, raw: bytes) -> str | list[float] | None:
         vr = elem.VR
         if vr is None or vr == "UN":
             vr = _dictionary_vr(tag)
@@ -182,7 +198,16 @@ class Header:
             order = ">" if elem.is_little_endian is False else "<"
             return list(struct.unpack(f"{order}{len(raw) // size}{code}", raw))
         if vr in _CHARSET_VRS and (not raw.isascii() or b"\x1b" in raw):
-            return decode_bytes(raw, self._encodings, _PN_DELIMITERS if vr == "PN" else set())
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                text = decode_bytes(raw, self._encodings, _PN_DELIMITERS if vr == "PN" else set())
+            if caught:  # pydicom fell back to replacement characters
+                self.problem(
+                    tag,
+                    "bytes not valid in the Specific Character Set (0008,0005), "
+                    "replacement characters used",
+                )
+            return text
         return raw.decode("ascii", "replace")
 
     def strings(self, tag: int) -> list[str] | None:
@@ -203,6 +228,54 @@ class Header:
             return value.strip(" \0") or None
         parts = self.strings(tag) if value is not None else None
         return "\\".join(parts) if parts else None
+
+    def text_columns(self, columns: dict[str, int]) -> dict[str, str | None]:
+        """:meth:`text` for many columns at once, the common single ASCII value inline (speed)."""
+        out: dict[str, str | None] = {}
+        get = self._elems.get
+        for name, tag in columns.items():
+            elem = get(tag)
+            if elem is None:
+                out[name] = None
+                continue
+            value = elem.value
+            if (
+                type(value) is bytes
+                and value.isascii()
+                and b"\\" not in value
+                and b"\x1b" not in value
+                and elem.VR not in _BINARY
+            ):
+                out[name] = value.decode("ascii").strip(" \0") or None
+            else:
+                out[name] = self.text(tag)
+        return out
+
+    def number_columns(self, columns: dict[str, int]) -> dict[str, float | None]:
+        """:meth:`number` for many columns at once, a plain DS / IS value inline (speed)."""
+        out: dict[str, float | None] = {}
+        get = self._elems.get
+        for name, tag in columns.items():
+            elem = get(tag)
+            if elem is None:
+                out[name] = None
+                continue
+            value = elem.value
+            if type(value) is bytes and elem.VR in _TEXT_NUMBER_VRS:
+                text = value.strip(b" \0")
+                if not text:
+                    out[name] = None
+                    continue
+                if b"\\" not in text:
+                    try:
+                        number = float(text)
+                    except ValueError:
+                        number = math.nan
+                    if math.isfinite(number):
+                        out[name] = number
+                        continue
+            out[name] = self.number(tag)  # the general path, which also tells the problem
+        return out
 
     def uids(self, tag: int) -> list[str]:
         """Non-empty values of a UI attribute (VM 1-n); an empty list when absent."""
@@ -291,3 +364,30 @@ def _dictionary_vr(tag: int) -> str | None:
         return dictionary_VR(tag)
     except KeyError:  # a private or unknown tag
         return None
+
+
+PATIENT_BIRTH_DATE, PATIENT_SEX, PATIENT_AGE = 0x00100030, 0x00100040, 0x00101010
+_SEXES = frozenset({"M", "F", "O"})
+
+
+def patient_columns(h: Header, study_date: date | None) -> dict[str, Any]:
+    """Birth date as YYYY-MM-DD, sex M/F/O, age from Patient's Age (0010,1010) else birth date.
+
+    One rule for images and dose reports, so a patient's age is the same in both tables.
+    """
+    birth = h.parsed(PATIENT_BIRTH_DATE, parse_da)
+    sex = h.text(PATIENT_SEX)
+    if sex is not None and sex.upper() not in _SEXES:
+        h.problem(PATIENT_SEX, "not M, F or O")
+        sex = None
+    age = h.parsed(PATIENT_AGE, parse_age_years)
+    if age is None and birth is not None and study_date is not None:
+        try:
+            age = age_between(birth, study_date)
+        except ValueError as exc:
+            h.problem(PATIENT_BIRTH_DATE, str(exc))
+    return {
+        "patient_birth_date": birth.isoformat() if birth is not None else None,
+        "patient_sex": sex.upper() if sex is not None else None,
+        "patient_age_years": age,
+    }

@@ -27,11 +27,10 @@ from xrf_assets.core import units
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.header_values import (
     Header,
-    age_between,
-    parse_age_years,
     parse_da,
     parse_dt,
     parse_utc_offset,
+    patient_columns,
 )
 from xrf_assets.core.rooms import DeviceIdentity, RoomDirectory
 
@@ -115,10 +114,6 @@ _DATETIME_SOURCES: tuple[tuple[str, int | tuple[int, int]], ...] = (
 TIMEZONE_OFFSET_FROM_UTC = 0x00080201
 
 STUDY_DATE = 0x00080020
-PATIENT_BIRTH_DATE = 0x00100030
-PATIENT_SEX = 0x00100040
-PATIENT_AGE = 0x00101010
-_SEXES = frozenset({"M", "F", "O"})
 SERIES_NUMBER = 0x00200011
 INSTANCE_NUMBER = 0x00200013
 FOCAL_SPOTS = 0x00181190
@@ -149,8 +144,8 @@ def extract_image(
         h.add_items(_macro_items(h, shared + frames[:1]))
         groups = shared + frames
 
-    row: dict[str, Any] = {name: h.text(tag) for name, tag in _TEXT.items()}
-    row.update((name, h.number(tag)) for name, tag in _NUMBER.items())
+    row: dict[str, Any] = h.text_columns(_TEXT)
+    row.update(h.number_columns(_NUMBER))
     row.update((name, _first_of(h, name)) for name in _FIRST_OF)
     row["sop_instance_uid"] = sop_instance
     row["sop_class_uid"] = sop_class
@@ -158,10 +153,11 @@ def extract_image(
     row["instance_number"] = h.integer(INSTANCE_NUMBER)
     study_date = h.parsed(STUDY_DATE, parse_da)
     row["study_date"] = study_date
-    row.update(_patient(h, study_date))
+    row.update(patient_columns(h, study_date))
     row["room_id"] = rooms.room_id(
-        DeviceIdentity(row["manufacturer"], row["model"], row["device_serial_number"],
-                       row["station_name"])
+        DeviceIdentity(
+            row["manufacturer"], row["model"], row["device_serial_number"], row["station_name"]
+        )
     )
     focal_spots = h.numbers(FOCAL_SPOTS)
     row["focal_spot_mm"] = focal_spots[0] if focal_spots else None
@@ -180,26 +176,6 @@ def _first_of(h: Header, column: str) -> float | None:
         if value is not None:
             return units.convert(value, sent, unit)
     return None
-
-
-def _patient(h: Header, study_date: Any) -> dict[str, Any]:
-    """Birth date as YYYY-MM-DD, sex M/F/O, age from Patient's Age (0010,1010) else birth date."""
-    birth = h.parsed(PATIENT_BIRTH_DATE, parse_da)
-    sex = h.text(PATIENT_SEX)
-    if sex is not None and sex.upper() not in _SEXES:
-        h.problem(PATIENT_SEX, "not M, F or O")
-        sex = None
-    age = h.parsed(PATIENT_AGE, parse_age_years)
-    if age is None and birth is not None and study_date is not None:
-        try:
-            age = age_between(birth, study_date)
-        except ValueError as exc:
-            h.problem(PATIENT_BIRTH_DATE, str(exc))
-    return {
-        "patient_birth_date": birth.isoformat() if birth is not None else None,
-        "patient_sex": sex.upper() if sex is not None else None,
-        "patient_age_years": age,
-    }
 
 
 def _timing(h: Header, frame_time_ms: float | None, duration_s: float | None) -> dict[str, Any]:
@@ -237,10 +213,12 @@ def _acquisition_datetime(h: Header) -> dict[str, Any]:
         if value is not None:
             if offset is None:
                 offset = h.parsed(TIMEZONE_OFFSET_FROM_UTC, parse_utc_offset)
-            return {"acquisition_datetime": value, "acquisition_datetime_source": source,
-                    "utc_offset_s": offset}
-    return {"acquisition_datetime": None, "acquisition_datetime_source": None,
-            "utc_offset_s": None}
+            return {
+                "acquisition_datetime": value,
+                "acquisition_datetime_source": source,
+                "utc_offset_s": offset,
+            }
+    return {"acquisition_datetime": None, "acquisition_datetime_source": None, "utc_offset_s": None}
 
 
 def _event_uids(h: Header, groups: list[Dataset]) -> list[str]:

@@ -125,9 +125,11 @@ def _plan(found: Discovery, state: pl.DataFrame, full_rebuild: bool) -> _Plan:
     to_read, markers, unchanged = [], [], 0
     for f in found.files:
         old = known.get(f.path)
-        key = (f.size_bytes, f.mtime_ns)
-        same = old is not None and (old["size_bytes"], old["mtime_ns"]) == key
-        if full_rebuild or not same:
+        if (
+            full_rebuild
+            or old is None
+            or (old["size_bytes"], old["mtime_ns"]) != (f.size_bytes, f.mtime_ns)
+        ):
             to_read.append(f)
         elif old["present"]:
             unchanged += 1
@@ -171,6 +173,18 @@ def _log_markers(log: logging.Logger, markers: pl.DataFrame) -> None:
             log.warning("%s %s: %s", row["status"], row["path"], row["reason"])
 
 
+def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataFrame) -> None:
+    """Duplicates and superseded reports, when a file first gets that status (a later file or
+    report can change the status of one read in an earlier run)."""
+    was = before.select("path", pl.col("status").alias("was"))
+    new = files.join(was, on="path", how="left").filter(
+        pl.col("status").is_in(["duplicate", "superseded"])
+        & pl.col("was").ne_missing(pl.col("status"))
+    )
+    for row in new.iter_rows(named=True):
+        log.info("%s %s: %s", row["status"], row["path"], row["reason"])
+
+
 def _stage_batch(
     area: StagingArea, outcomes: list[FileOutcome], found: dict[str, FoundFile], log: logging.Logger
 ) -> None:
@@ -212,12 +226,9 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
             _stage_batch(staging, outcomes, by_path, log)
         staging.compact()
         tables = publish(staging.load())
+        _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
         written = {t: store.write(t, tables[t]) for t in TABLES}
     files = tables["dicom_files"]
-    for row in files.filter(
-        pl.col("status").is_in(["duplicate", "superseded"]) & pl.col("path").is_in(paths)
-    ).iter_rows(named=True):
-        log.info("%s %s: %s", row["status"], row["path"], row["reason"])
     summary = IngestSummary(
         input_dir=str(input_dir),
         output_dir=str(store.root),

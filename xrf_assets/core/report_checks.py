@@ -45,8 +45,10 @@ def totals_consistency(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.Da
             .alias(f"{name}_events_sum")
         )
     by_plane = events.group_by("report_sop_instance_uid", "acquisition_plane").agg(aggs)
-    whole = events.group_by("report_sop_instance_uid").agg(aggs).with_columns(
-        acquisition_plane=pl.lit("total")
+    whole = (
+        events.group_by("report_sop_instance_uid")
+        .agg(aggs)
+        .with_columns(acquisition_plane=pl.lit("total"))
     )
     sums = pl.concat([by_plane, whole.select(by_plane.columns)])
     out = accumulated.select(

@@ -44,10 +44,11 @@ def _norm(value: str | None) -> str:
 
 
 def default_room_id(device: DeviceIdentity) -> str | None:
-    """``MANUFACTURER|MODEL|SERIAL|STATION`` upper-cased; None when the header names no device.
+    """``MANUFACTURER|MODEL|SERIAL|STATION`` upper-cased, else ``DEVICE <observer UID>``.
 
-    The Device Observer UID is left out on purpose: images never carry it, and the room of an image
-    and of its report must be the same. Rooms files can still match on it.
+    The Device Observer UID is used only when the header names no device at all (a Philips report
+    in the corpus has all four empty): images never carry it, and the room of an image and of its
+    report must be the same. Rooms files can still match on it, to merge such a room with its images.
     """
     parts = [
         _norm(device.manufacturer),
@@ -55,9 +56,10 @@ def default_room_id(device: DeviceIdentity) -> str | None:
         _norm(device.serial),
         _norm(device.station_name),
     ]
-    if not any(parts):
-        return None
-    return "|".join(parts).upper()
+    if any(parts):
+        return "|".join(parts).upper()
+    uid = _norm(device.device_observer_uid)
+    return f"DEVICE {uid}" if uid else None
 
 
 class RoomsFileError(ValueError):

@@ -130,8 +130,10 @@ class ContentNode:
         try:
             return sr_items.sequence(self.item, tag)
         except MalformedSequence as exc:
-            self.issues.append(f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
-                               f"cannot be read ({exc}); read as empty")
+            self.issues.append(
+                f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
+                f"cannot be read ({exc}); read as empty"
+            )
             return []
 
     def _text(self, tag: int) -> str | None:

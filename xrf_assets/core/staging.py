@@ -184,12 +184,12 @@ class StagingArea:
         folder = self._seg_dir(seg)
         folder.mkdir()
         files = files.with_columns(pl.col("data_seg").fill_null(seg)).select(files_schema().names())
-        _write_synced(files.cast(dict(files_schema())), folder / f"{FILES}.parquet")
+        _write_synced(files.cast(files_schema()), folder / f"{FILES}.parquet")
         rows = rows or empty_rows()
         for table in ROW_TABLES:
             schema = row_schema(table)
             _write_synced(
-                rows[table].select(schema.names()).cast(dict(schema)), folder / f"{table}.parquet"
+                rows[table].select(schema.names()).cast(schema), folder / f"{table}.parquet"
             )
         _fsync_dir(folder)
         self._next = seg + 1
