@@ -19,7 +19,7 @@ $(DEMO)/truth/studies.parquet: | $(BIN)/.installed
 
 ## demo: create the environment, generate the demo corpus, run the whole graph on it
 demo: $(BIN)/.installed $(DEMO)/truth/studies.parquet
-	$(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
+	XRF_ROOMS_FILE=examples/rooms.yaml $(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
 
 ## test: the whole test suite (what CI runs)
 test: $(BIN)/.installed

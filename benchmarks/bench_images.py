@@ -38,8 +38,12 @@ from xrf_assets.synth import SynthConfig, generate
 
 def build_tree(out: Path, images: int) -> list[str]:
     """A real-size corpus whose image files are hard-linked to ``images`` names."""
-    config = replace(SynthConfig.preset("realsize", seed=1).scaled(1), non_dicom_files=0,
-                     truncated_files=0, other_dicom_files=0)
+    config = replace(
+        SynthConfig.preset("realsize", seed=1).scaled(1),
+        non_dicom_files=0,
+        truncated_files=0,
+        other_dicom_files=0,
+    )
     truth = generate(out / "synth", config)
     sources = [out / "synth" / "dicom" / p for p in truth.images["source_path"]]
     tree = out / "tree"
@@ -51,9 +55,11 @@ def build_tree(out: Path, images: int) -> list[str]:
         paths.append(rel)
     sizes = [s.stat().st_size for s in sources]
     frames = truth.images["number_of_frames"].to_list()
-    print(f"corpus: {images} files from {len(sources)} distinct runs, mean "
-          f"{sum(sizes) / len(sizes) / 1e6:.1f} MB (max {max(sizes) / 1e6:.1f} MB), "
-          f"{sum(frames) / len(frames):.1f} frames (max {max(frames)}), 1024 x 1024 x 8 bit")
+    print(
+        f"corpus: {images} files from {len(sources)} distinct runs, mean "
+        f"{sum(sizes) / len(sizes) / 1e6:.1f} MB (max {max(sizes) / 1e6:.1f} MB), "
+        f"{sum(frames) / len(frames):.1f} frames (max {max(frames)}), 1024 x 1024 x 8 bit"
+    )
     return paths
 
 
@@ -71,7 +77,7 @@ def single(root: Path, paths: list[str]) -> int:
 
 def _batches(paths: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(paths), size):
-        yield paths[i:i + size]
+        yield paths[i : i + size]
 
 
 def _started(_: int) -> int:
@@ -144,8 +150,10 @@ def report(label: str, passes: list[Pass]) -> Pass:
     """The best pass (the machine is shared: the best run is the least disturbed)."""
     best = min(passes, key=lambda p: p.wall_s)
     startup = f", pool start {best.startup_s * 1000:.0f} ms" if best.startup_s else ""
-    print(f"{label:<40} {_rate(best):7.0f} images/s  {_cpu_each(best) * 1e6:6.0f} us CPU/image"
-          f"{startup}   (runs: " + ", ".join(f"{_rate(p):.0f}" for p in passes) + " images/s)")
+    print(
+        f"{label:<40} {_rate(best):7.0f} images/s  {_cpu_each(best) * 1e6:6.0f} us CPU/image"
+        f"{startup}   (runs: " + ", ".join(f"{_rate(p):.0f}" for p in passes) + " images/s)"
+    )
     return best
 
 
@@ -164,25 +172,38 @@ def main() -> None:
         print(f"load average before timing: {os.getloadavg()[0]:.1f} on {workers} CPUs")
         rounds = []  # the three passes back to back, so each round sees one machine state
         for _ in range(args.repeat):
-            rounds.append((in_process(lambda: bare(root, paths)),
-                           in_process(lambda: single(root, paths)),
-                           pool(root, paths, args.batch, workers)))
+            rounds.append(
+                (
+                    in_process(lambda: bare(root, paths)),
+                    in_process(lambda: single(root, paths)),
+                    pool(root, paths, args.batch, workers),
+                )
+            )
     base = report("bare dcmread(stop_before_pixels) x1", [r[0] for r in rounds])
     one = report("read_header + extract_image x1", [r[1] for r in rounds])
     many = report(f"pool of {workers} workers, batches of {args.batch}", [r[2] for r in rounds])
-    print("per round, pool / bare: "
-          + ", ".join(f"{_rate(p) / _rate(b):.2f}x" for b, _, p in rounds)
-          + "   single / bare: " + ", ".join(f"{_rate(o) / _rate(b):.2f}x" for b, o, _ in rounds))
-    print(f"best of each: single / bare {_rate(one) / _rate(base):.2f}x, pool / bare "
-          f"{_rate(many) / _rate(base):.2f}x (goal >= 1.6x on 2 cores), pool / single "
-          f"{_rate(many) / _rate(one):.2f}x")
-    print(f"CPU per image: single / bare {_cpu_each(one) / _cpu_each(base):.2f}x, pool / bare "
-          f"{_cpu_each(many) / _cpu_each(base):.2f}x; on {workers} idle CPUs the pool would "
-          f"reach {workers * _cpu_each(base) / _cpu_each(many):.2f}x bare")
+    print(
+        "per round, pool / bare: "
+        + ", ".join(f"{_rate(p) / _rate(b):.2f}x" for b, _, p in rounds)
+        + "   single / bare: "
+        + ", ".join(f"{_rate(o) / _rate(b):.2f}x" for b, o, _ in rounds)
+    )
+    print(
+        f"best of each: single / bare {_rate(one) / _rate(base):.2f}x, pool / bare "
+        f"{_rate(many) / _rate(base):.2f}x (goal >= 1.6x on 2 cores), pool / single "
+        f"{_rate(many) / _rate(one):.2f}x"
+    )
+    print(
+        f"CPU per image: single / bare {_cpu_each(one) / _cpu_each(base):.2f}x, pool / bare "
+        f"{_cpu_each(many) / _cpu_each(base):.2f}x; on {workers} idle CPUs the pool would "
+        f"reach {workers * _cpu_each(base) / _cpu_each(many):.2f}x bare"
+    )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: parent {own:.0f} MB, largest pool worker {many.worker_rss_mb:.0f} MB, "
-          f"parent + {workers} workers <= {own + workers * many.worker_rss_mb:.0f} MB "
-          "(goal < 500 MB)")
+    print(
+        f"peak RSS: parent {own:.0f} MB, largest pool worker {many.worker_rss_mb:.0f} MB, "
+        f"parent + {workers} workers <= {own + workers * many.worker_rss_mb:.0f} MB "
+        "(goal < 500 MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -121,9 +121,7 @@ def test_cut_files_are_refused(tmp_path: Path) -> None:
     data = full.read_bytes()
     pixel_tag = data.index(b"\xe0\x7f\x10\x00")
     blob = data.index(b"\x29\x00\x10\x10")
-    assert refused(cut(full, blob + 100)) == (
-        "truncated file: it ends inside element (0029,1010)"
-    )
+    assert refused(cut(full, blob + 100)) == ("truncated file: it ends inside element (0029,1010)")
     assert refused(cut(full, pixel_tag)) == (
         "truncated file: an XA/XRF image that ends before its Pixel Data (7FE0,0010)"
     )

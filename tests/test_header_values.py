@@ -30,8 +30,11 @@ TUBE_CURRENT_MA = 0x00189330  # FD
 FRAME_TIME_VECTOR = 0x00181065
 
 
-def raw_header(charset: str | list[str] | None, elements: dict[int, tuple[str | None, bytes]],
-               little: bool = True) -> Header:
+def raw_header(
+    charset: str | list[str] | None,
+    elements: dict[int, tuple[str | None, bytes]],
+    little: bool = True,
+) -> Header:
     """A dataset as pydicom leaves it after a read: raw bytes, VR None for implicit VR."""
     ds = Dataset()
     for tag, (vr, value) in elements.items():
@@ -45,8 +48,9 @@ def test_tag_name() -> None:
     assert tag_name(0x00291010) == "Unknown (0029,1010)"
 
 
-@pytest.mark.parametrize(("text", "expected"), [("20260915", date(2026, 9, 15)),
-                                                ("2026.09.15", date(2026, 9, 15))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("20260915", date(2026, 9, 15)), ("2026.09.15", date(2026, 9, 15))]
+)
 def test_parse_da(text: str, expected: date) -> None:
     assert parse_da(text) == expected
 
@@ -59,9 +63,14 @@ def test_parse_da_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10", time(10)), ("1015", time(10, 15)), ("101530", time(10, 15, 30)),
-     ("101530.5", time(10, 15, 30, 500000)), ("101530.123456", time(10, 15, 30, 123456)),
-     ("10:15:30", time(10, 15, 30))],
+    [
+        ("10", time(10)),
+        ("1015", time(10, 15)),
+        ("101530", time(10, 15, 30)),
+        ("101530.5", time(10, 15, 30, 500000)),
+        ("101530.123456", time(10, 15, 30, 123456)),
+        ("10:15:30", time(10, 15, 30)),
+    ],
 )
 def test_parse_tm(text: str, expected: time) -> None:
     assert parse_tm(text) == expected
@@ -75,24 +84,28 @@ def test_parse_tm_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("20260915101530.25+0200", (datetime(2026, 9, 15, 10, 15, 30, 250000), 7200)),
-     ("20260915101530", (datetime(2026, 9, 15, 10, 15, 30), None)),
-     ("202609151015-0330", (datetime(2026, 9, 15, 10, 15), -12600)),
-     ("2026", (datetime(2026, 1, 1), None))],
+    [
+        ("20260915101530.25+0200", (datetime(2026, 9, 15, 10, 15, 30, 250000), 7200)),
+        ("20260915101530", (datetime(2026, 9, 15, 10, 15, 30), None)),
+        ("202609151015-0330", (datetime(2026, 9, 15, 10, 15), -12600)),
+        ("2026", (datetime(2026, 1, 1), None)),
+    ],
 )
 def test_parse_dt(text: str, expected: tuple[datetime, int | None]) -> None:
     assert parse_dt(text) == expected
 
 
-@pytest.mark.parametrize("text", ["20260915 101530", "20260915101530+2", "20260915251530",
-                                  "20260915101530+1460"])
+@pytest.mark.parametrize(
+    "text", ["20260915 101530", "20260915101530+2", "20260915251530", "20260915101530+1460"]
+)
 def test_parse_dt_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_dt(text)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("+0000", 0), ("-0500", -18000),
-                                               ("+0545", 20700), ("+1400", 50400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("+0000", 0), ("-0500", -18000), ("+0545", 20700), ("+1400", 50400)]
+)
 def test_parse_utc_offset(text: str, seconds: int) -> None:
     assert parse_utc_offset(text) == seconds
 
@@ -115,8 +128,13 @@ def test_ages() -> None:
 
 
 def test_text_is_decoded_in_the_specific_character_set() -> None:
-    h = raw_header("ISO_IR 192", {INSTITUTION: ("LO", "Hôpital Saint-Éloi ".encode()),
-                                  PATIENT_NAME: ("PN", "Ærø^Åse".encode() + b" ")})
+    h = raw_header(
+        "ISO_IR 192",
+        {
+            INSTITUTION: ("LO", "Hôpital Saint-Éloi ".encode()),
+            PATIENT_NAME: ("PN", "Ærø^Åse".encode() + b" "),
+        },
+    )
     assert h.text(INSTITUTION) == "Hôpital Saint-Éloi"
     assert h.text(PATIENT_NAME) == "Ærø^Åse"
     # ISO 2022 is 7-bit: all bytes are ASCII, but the escape sequences switch to JIS X 0208
@@ -129,11 +147,14 @@ def test_text_is_decoded_in_the_specific_character_set() -> None:
 
 
 def test_numbers_from_raw_text_implicit_and_binary_values() -> None:
-    h = raw_header(None, {
-        KVP: (None, b" 80.5 "),  # implicit VR: the dictionary says DS
-        FRAME_TIME_VECTOR: ("DS", b"0\\33.3\\33.4 "),
-        TUBE_CURRENT_MA: ("FD", struct.pack("<d", 412.5)),
-    })
+    h = raw_header(
+        None,
+        {
+            KVP: (None, b" 80.5 "),  # implicit VR: the dictionary says DS
+            FRAME_TIME_VECTOR: ("DS", b"0\\33.3\\33.4 "),
+            TUBE_CURRENT_MA: ("FD", struct.pack("<d", 412.5)),
+        },
+    )
     assert h.number(KVP) == 80.5
     assert h.numbers(FRAME_TIME_VECTOR) == [0.0, 33.3, 33.4]
     assert h.number(TUBE_CURRENT_MA) == 412.5
@@ -143,11 +164,22 @@ def test_numbers_from_raw_text_implicit_and_binary_values() -> None:
 
 
 def test_malformed_numbers_are_null_with_problems_that_hide_patient_values() -> None:
-    h = raw_header(None, {KVP: ("DS", b"80,5"), PATIENT_WEIGHT: ("DS", b"82kg"),
-                          FRAME_TIME_VECTOR: ("DS", b"0\\nan "),
-                          TUBE_CURRENT_MA: ("FD", b"\0" * 7)})
-    assert (h.number(KVP), h.number(PATIENT_WEIGHT), h.numbers(FRAME_TIME_VECTOR),
-            h.number(FRAME_TIME_VECTOR), h.number(TUBE_CURRENT_MA)) == (None,) * 5
+    h = raw_header(
+        None,
+        {
+            KVP: ("DS", b"80,5"),
+            PATIENT_WEIGHT: ("DS", b"82kg"),
+            FRAME_TIME_VECTOR: ("DS", b"0\\nan "),
+            TUBE_CURRENT_MA: ("FD", b"\0" * 7),
+        },
+    )
+    assert (
+        h.number(KVP),
+        h.number(PATIENT_WEIGHT),
+        h.numbers(FRAME_TIME_VECTOR),
+        h.number(FRAME_TIME_VECTOR),
+        h.number(TUBE_CURRENT_MA),
+    ) == (None,) * 5
     assert h.problems == [
         "KVP (0018,0060): not a number '80,5'",
         "PatientWeight (0010,1030): not a number",
@@ -172,7 +204,11 @@ def test_integers() -> None:
 def test_empty_and_absent_values_are_null_without_problems() -> None:
     h = raw_header(None, {KVP: ("DS", b""), INSTITUTION: ("LO", b"  ")})
     assert (h.number(KVP), h.text(INSTITUTION), h.text(0x00081010), h.uids(0x00083010)) == (
-        None, None, None, [])
+        None,
+        None,
+        None,
+        [],
+    )
     assert h.problems == []
 
 
@@ -197,8 +233,10 @@ def test_stray_bytes_in_an_ascii_value_do_not_crash() -> None:
 def test_bytes_invalid_in_the_character_set_are_replaced_and_told() -> None:
     h = raw_header("ISO_IR 192", {INSTITUTION: ("LO", "Hôpital".encode("latin-1") + b" ")})
     assert h.text(INSTITUTION) == "H\ufffdpital"
-    assert h.problems == ["InstitutionName (0008,0080): bytes not valid in the Specific Character "
-                          "Set (0008,0005), replacement characters used"]
+    assert h.problems == [
+        "InstitutionName (0008,0080): bytes not valid in the Specific Character "
+        "Set (0008,0005), replacement characters used"
+    ]
 
 
 def test_no_specific_character_set_means_the_default_repertoire() -> None:

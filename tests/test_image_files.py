@@ -28,8 +28,10 @@ def test_batch_sorts_every_file_of_the_tree(corpus: Path) -> None:
     assert sorted(r["sop_instance_uid"] for r in batch.rows) == sorted(truth["sop_instance_uid"])
     refused = files.filter(pl.col("status") == "rejected")["path"].to_list()
     assert sorted(batch.refused) == sorted(refused)
-    assert all(reason.startswith(("truncated file: ", "not a DICOM instance: "))
-               for reason in batch.refused.values())
+    assert all(
+        reason.startswith(("truncated file: ", "not a DICOM instance: "))
+        for reason in batch.refused.values()
+    )
     others = files.filter(pl.col("kind").is_in(["dose_report", "other"]))["path"].to_list()
     assert sorted(batch.not_images) == sorted(others)
     assert batch.problems == {}

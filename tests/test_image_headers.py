@@ -196,8 +196,14 @@ EXPECTED_XA: dict[str, Any] = {
 }
 
 
-def write(ds: Dataset, path: Path, *, implicit: bool = False, pixels: bytes = b"\0" * 64,
-          preamble: bool = True) -> Path:
+def write(
+    ds: Dataset,
+    path: Path,
+    *,
+    implicit: bool = False,
+    pixels: bytes = b"\0" * 64,
+    preamble: bool = True,
+) -> Path:
     """Write as the pipeline meets it on disk (so values come back as raw bytes)."""
     ds.add_new(0x7FE00010, "OB", pixels)
     if preamble:
@@ -218,14 +224,17 @@ def extract_file(path: Path, problems: list[str] | None = None) -> dict[str, Any
 
 def assert_row(row: dict[str, Any], expected: dict[str, Any]) -> None:
     """Compare as one-row frames in contract types (floats to 1e-9 relative)."""
-    assert_frame_equal(frame_from_rows("images", [row]), frame_from_rows("images", [expected]),
-                       rel_tol=1e-9)
+    assert_frame_equal(
+        frame_from_rows("images", [row]), frame_from_rows("images", [expected]), rel_tol=1e-9
+    )
 
 
 def test_image_sop_classes() -> None:
     assert {
-        "1.2.840.10008.5.1.4.1.1.12.1", "1.2.840.10008.5.1.4.1.1.12.2",
-        "1.2.840.10008.5.1.4.1.1.12.1.1", "1.2.840.10008.5.1.4.1.1.12.2.1",
+        "1.2.840.10008.5.1.4.1.1.12.1",
+        "1.2.840.10008.5.1.4.1.1.12.2",
+        "1.2.840.10008.5.1.4.1.1.12.1.1",
+        "1.2.840.10008.5.1.4.1.1.12.2.1",
     } == IMAGE_SOP_CLASSES
 
 
@@ -252,11 +261,20 @@ def test_same_row_from_an_in_memory_dataset() -> None:
 
 def test_xrf_column_angulation_and_binary_fallbacks(tmp_path: Path) -> None:
     """(0018,9330) FD, (0018,9328) FD, (0018,9073) FD and Exposure in uAs when the IS are absent."""
-    ds = xa_header(SOPClassUID=XRF_IMAGE, Modality="RF", ColumnAngulation="-12.5",
-                   PositionerPrimaryAngle=None, PositionerSecondaryAngle=None,
-                   XRayTubeCurrent=None, ExposureTime=None, Exposure=None,
-                   XRayTubeCurrentInmA=3.25, ExposureTimeInms=12.5, ExposureInuAs="1250",
-                   AcquisitionDuration=0.3)
+    ds = xa_header(
+        SOPClassUID=XRF_IMAGE,
+        Modality="RF",
+        ColumnAngulation="-12.5",
+        PositionerPrimaryAngle=None,
+        PositionerSecondaryAngle=None,
+        XRayTubeCurrent=None,
+        ExposureTime=None,
+        Exposure=None,
+        XRayTubeCurrentInmA=3.25,
+        ExposureTimeInms=12.5,
+        ExposureInuAs="1250",
+        AcquisitionDuration=0.3,
+    )
     row = extract_file(write(ds, tmp_path / "rf.dcm"))
     assert row["column_angulation_deg"] == -12.5
     assert row["positioner_primary_angle_deg"] is None
@@ -281,86 +299,177 @@ def test_irradiation_event_uids(tmp_path: Path, uids: Any, expected: list[str]) 
     [
         ({}, datetime(2026, 9, 15, 10, 15, 30, 250000), "acquisition_datetime", 7200),
         # a DT without suffix takes (0008,0201), as PS3.3 C.12.1 says for every unsuffixed DT
-        ({"AcquisitionDateTime": "20260915101530", "TimezoneOffsetFromUTC": "+0100"},
-         datetime(2026, 9, 15, 10, 15, 30), "acquisition_datetime", 3600),
-        ({"AcquisitionDateTime": "20260915101530"},
-         datetime(2026, 9, 15, 10, 15, 30), "acquisition_datetime", None),
+        (
+            {"AcquisitionDateTime": "20260915101530", "TimezoneOffsetFromUTC": "+0100"},
+            datetime(2026, 9, 15, 10, 15, 30),
+            "acquisition_datetime",
+            3600,
+        ),
+        (
+            {"AcquisitionDateTime": "20260915101530"},
+            datetime(2026, 9, 15, 10, 15, 30),
+            "acquisition_datetime",
+            None,
+        ),
         # the DT's own suffix wins over (0008,0201)
-        ({"AcquisitionDateTime": "20261025013000-0430", "TimezoneOffsetFromUTC": "+0100"},
-         datetime(2026, 10, 25, 1, 30), "acquisition_datetime", -16200),
-        ({"AcquisitionDateTime": None, "TimezoneOffsetFromUTC": "-0500"},
-         datetime(2026, 9, 15, 10, 15, 29), "acquisition_date_time", -18000),
-        ({"AcquisitionDateTime": None, "AcquisitionTime": "raw:10:15:29.5"},
-         datetime(2026, 9, 15, 10, 15, 29, 500000), "acquisition_date_time", None),
-        ({"AcquisitionDateTime": None, "AcquisitionDate": None},
-         datetime(2026, 9, 15, 10, 16), "content_date_time", None),
-        ({"AcquisitionDateTime": None, "AcquisitionTime": None, "ContentTime": "1016",
-          "TimezoneOffsetFromUTC": "+0000"},
-         datetime(2026, 9, 15, 10, 16), "content_date_time", 0),
-        ({"AcquisitionDateTime": None, "AcquisitionDate": None, "ContentDate": None},
-         None, None, None),
+        (
+            {"AcquisitionDateTime": "20261025013000-0430", "TimezoneOffsetFromUTC": "+0100"},
+            datetime(2026, 10, 25, 1, 30),
+            "acquisition_datetime",
+            -16200,
+        ),
+        (
+            {"AcquisitionDateTime": None, "TimezoneOffsetFromUTC": "-0500"},
+            datetime(2026, 9, 15, 10, 15, 29),
+            "acquisition_date_time",
+            -18000,
+        ),
+        (
+            {"AcquisitionDateTime": None, "AcquisitionTime": "raw:10:15:29.5"},
+            datetime(2026, 9, 15, 10, 15, 29, 500000),
+            "acquisition_date_time",
+            None,
+        ),
+        (
+            {"AcquisitionDateTime": None, "AcquisitionDate": None},
+            datetime(2026, 9, 15, 10, 16),
+            "content_date_time",
+            None,
+        ),
+        (
+            {
+                "AcquisitionDateTime": None,
+                "AcquisitionTime": None,
+                "ContentTime": "1016",
+                "TimezoneOffsetFromUTC": "+0000",
+            },
+            datetime(2026, 9, 15, 10, 16),
+            "content_date_time",
+            0,
+        ),
+        (
+            {"AcquisitionDateTime": None, "AcquisitionDate": None, "ContentDate": None},
+            None,
+            None,
+            None,
+        ),
     ],
-    ids=["dt-suffix", "dt-plus-0201", "dt-no-offset", "dt-suffix-wins", "da-tm-0201",
-         "acr-nema-tm", "content", "content-utc", "none"],
+    ids=[
+        "dt-suffix",
+        "dt-plus-0201",
+        "dt-no-offset",
+        "dt-suffix-wins",
+        "da-tm-0201",
+        "acr-nema-tm",
+        "content",
+        "content-utc",
+        "none",
+    ],
 )
-def test_acquisition_datetime_sources(tmp_path: Path, overrides: dict[str, Any],
-                                      when: datetime | None, source: str | None,
-                                      offset: int | None) -> None:
+def test_acquisition_datetime_sources(
+    tmp_path: Path,
+    overrides: dict[str, Any],
+    when: datetime | None,
+    source: str | None,
+    offset: int | None,
+) -> None:
     raw = {k: v[4:] for k, v in overrides.items() if str(v).startswith("raw:")}
     ds = with_raw(xa_header(**{k: v for k, v in overrides.items() if k not in raw}), **raw)
     problems: list[str] = []
     row = extract_file(write(ds, tmp_path / "t.dcm"), problems)
-    assert (row["acquisition_datetime"], row["acquisition_datetime_source"],
-            row["utc_offset_s"]) == (when, source, offset)
+    assert (
+        row["acquisition_datetime"],
+        row["acquisition_datetime_source"],
+        row["utc_offset_s"],
+    ) == (when, source, offset)
     assert problems == []
 
 
 def test_malformed_values_become_null_with_a_reason(tmp_path: Path) -> None:
-    ds = with_raw(xa_header(), KVP="78,4", AcquisitionDateTime="20261315101530",
-                  StudyDate="2026-09-15", PatientAge="70", PatientBirthDate="19561320",
-                  TableHeight="1e999", FrameTime="fast", SeriesNumber="3.5", PatientSex="Male",
-                  TimezoneOffsetFromUTC="+2500")
+    ds = with_raw(
+        xa_header(),
+        KVP="78,4",
+        AcquisitionDateTime="20261315101530",
+        StudyDate="2026-09-15",
+        PatientAge="70",
+        PatientBirthDate="19561320",
+        TableHeight="1e999",
+        FrameTime="fast",
+        SeriesNumber="3.5",
+        PatientSex="Male",
+        TimezoneOffsetFromUTC="+2500",
+    )
     problems: list[str] = []
     row = extract_file(write(ds, tmp_path / "bad.dcm"), problems)
-    nulled = ["kvp_kv", "study_date", "patient_birth_date", "patient_age_years",
-              "table_height_mm", "frame_time_ms", "series_number", "patient_sex", "utc_offset_s"]
+    nulled = [
+        "kvp_kv",
+        "study_date",
+        "patient_birth_date",
+        "patient_age_years",
+        "table_height_mm",
+        "frame_time_ms",
+        "series_number",
+        "patient_sex",
+        "utc_offset_s",
+    ]
     assert {k: row[k] for k in nulled} == dict.fromkeys(nulled)
     # the bad DT falls back to Acquisition Date/Time; the duration has no frame time to use
     assert row["acquisition_datetime_source"] == "acquisition_date_time"
     assert row["acquisition_duration_s"] is None
     assert row["acquisition_datetime"] == datetime(2026, 9, 15, 10, 15, 29)
-    assert sorted(p.split(":")[0] for p in problems) == sorted([
-        "KVP (0018,0060)", "AcquisitionDateTime (0008,002A)", "StudyDate (0008,0020)",
-        "PatientAge (0010,1010)", "PatientBirthDate (0010,0030)", "TableHeight (0018,1130)",
-        "FrameTime (0018,1063)", "SeriesNumber (0020,0011)", "PatientSex (0010,0040)",
-        "TimezoneOffsetFromUTC (0008,0201)",
-    ])
+    assert sorted(p.split(":")[0] for p in problems) == sorted(
+        [
+            "KVP (0018,0060)",
+            "AcquisitionDateTime (0008,002A)",
+            "StudyDate (0008,0020)",
+            "PatientAge (0010,1010)",
+            "PatientBirthDate (0010,0030)",
+            "TableHeight (0018,1130)",
+            "FrameTime (0018,1063)",
+            "SeriesNumber (0020,0011)",
+            "PatientSex (0010,0040)",
+            "TimezoneOffsetFromUTC (0008,0201)",
+        ]
+    )
     assert "KVP (0018,0060): not a number '78,4'" in problems
     patient_lines = [p for p in problems if "(0010," in p]
-    assert patient_lines and not any("1956" in p or "Male" in p or "'70'" in p
-                                     for p in patient_lines)
+    assert patient_lines and not any(
+        "1956" in p or "Male" in p or "'70'" in p for p in patient_lines
+    )
 
 
 def test_age_from_birth_date_when_patient_age_is_absent(tmp_path: Path) -> None:
     row = extract_file(write(xa_header(PatientAge=None), tmp_path / "age.dcm"))
-    assert row["patient_age_years"] == pytest.approx((date(2026, 9, 15) - date(1956, 3, 20)).days
-                                                     / 365.25)
+    assert row["patient_age_years"] == pytest.approx(
+        (date(2026, 9, 15) - date(1956, 3, 20)).days / 365.25
+    )
     assert row["patient_age_years"] == pytest.approx(70.49, abs=0.01)
 
 
-@pytest.mark.parametrize(("age", "years"), [("018D", 18 / 365.25), ("006W", 42 / 365.25),
-                                            ("011M", 11 / 12), ("102Y", 102.0)])
+@pytest.mark.parametrize(
+    ("age", "years"),
+    [("018D", 18 / 365.25), ("006W", 42 / 365.25), ("011M", 11 / 12), ("102Y", 102.0)],
+)
 def test_patient_age_units(age: str, years: float) -> None:
     row = extract_image(xa_header(PatientAge=age), "a.dcm", NO_ROOMS)
     assert row["patient_age_years"] == pytest.approx(years)
 
 
 def test_single_frame_image_has_one_frame(tmp_path: Path) -> None:
-    ds = xa_header(NumberOfFrames=None, FrameTime=None, FrameTimeVector=None, CineRate=None,
-                   ActualFrameDuration=None)
+    ds = xa_header(
+        NumberOfFrames=None,
+        FrameTime=None,
+        FrameTimeVector=None,
+        CineRate=None,
+        ActualFrameDuration=None,
+    )
     row = extract_file(write(ds, tmp_path / "lih.dcm"))
-    assert (row["number_of_frames"], row["frame_time_ms"], row["acquisition_duration_s"],
-            row["frame_time_vector_mean_ms"]) == (1, None, None, None)
+    assert (
+        row["number_of_frames"],
+        row["frame_time_ms"],
+        row["acquisition_duration_s"],
+        row["frame_time_vector_mean_ms"],
+    ) == (1, None, None, None)
 
 
 def test_long_frame_time_vector_is_read_from_the_deferred_element(tmp_path: Path) -> None:
@@ -378,8 +487,9 @@ def test_malformed_deferred_value_is_parsed_by_us_not_pydicom(tmp_path: Path) ->
     """A bad entry in a deferred Frame Time Vector: null and one short problem line (pydicom's
     own conversion would warn, and raise under filterwarnings=error)."""
     vector = "\\".join(["0"] + ["33.3"] * 4000 + ["3,3"])
-    path = write(with_raw(xa_header(NumberOfFrames="4002"), FrameTimeVector=vector),
-                 tmp_path / "badlong.dcm")
+    path = write(
+        with_raw(xa_header(NumberOfFrames="4002"), FrameTimeVector=vector), tmp_path / "badlong.dcm"
+    )
     problems: list[str] = []
     row = extract_file(path, problems)
     assert row["frame_time_vector_mean_ms"] is None
@@ -390,8 +500,10 @@ def test_malformed_deferred_value_is_parsed_by_us_not_pydicom(tmp_path: Path) ->
 
 def test_rooms_file_names_the_room(tmp_path: Path) -> None:
     rooms_file = tmp_path / "rooms.yaml"
-    rooms_file.write_text("rooms:\n  - name: Cath Lab 1\n    match:\n"
-                          "      - {station_name: cathlab1}\n", encoding="utf-8")
+    rooms_file.write_text(
+        "rooms:\n  - name: Cath Lab 1\n    match:\n      - {station_name: cathlab1}\n",
+        encoding="utf-8",
+    )
     row = extract_image(xa_header(), "a.dcm", RoomDirectory.from_yaml(rooms_file))
     assert row["room_id"] == "Cath Lab 1"
 
@@ -426,22 +538,41 @@ def _ds(**values: Any) -> Dataset:
 def enhanced_xa(frame_events: list[str]) -> Dataset:
     """Enhanced XA with technique in shared groups and timing / event per frame."""
     top_level_only = {"SOPClassUID": ENHANCED_XA_IMAGE, "NumberOfFrames": str(len(frame_events))}
-    moved = ["KVP", "XRayTubeCurrent", "ExposureTime", "Exposure",
-             "ImageAndFluoroscopyAreaDoseProduct", "DistanceSourceToDetector",
-             "PositionerPrimaryAngle", "PositionerSecondaryAngle",
-             "IrradiationEventUID", "FrameTime", "FrameTimeVector", "AveragePulseWidth"]
+    moved = [
+        "KVP",
+        "XRayTubeCurrent",
+        "ExposureTime",
+        "Exposure",
+        "ImageAndFluoroscopyAreaDoseProduct",
+        "DistanceSourceToDetector",
+        "PositionerPrimaryAngle",
+        "PositionerSecondaryAngle",
+        "IrradiationEventUID",
+        "FrameTime",
+        "FrameTimeVector",
+        "AveragePulseWidth",
+    ]
     ds = xa_header(**top_level_only, **dict.fromkeys(moved))
-    ds.SharedFunctionalGroupsSequence = [_group(
-        XRayAcquisitionDoseSequence=_ds(KVP="81.5", XRayTubeCurrentInmA=420.0,
-                                        ExposureTimeInms=5.5, ExposureInmAs=2.3,
-                                        ImageAndFluoroscopyAreaDoseProduct="1000",
-                                        DistanceSourceToDetector="1200"),
-        PositionerPositionSequence=_ds(PositionerPrimaryAngle="45",
-                                       PositionerSecondaryAngle="-10"),
-    )]
+    ds.SharedFunctionalGroupsSequence = [
+        _group(
+            XRayAcquisitionDoseSequence=_ds(
+                KVP="81.5",
+                XRayTubeCurrentInmA=420.0,
+                ExposureTimeInms=5.5,
+                ExposureInmAs=2.3,
+                ImageAndFluoroscopyAreaDoseProduct="1000",
+                DistanceSourceToDetector="1200",
+            ),
+            PositionerPositionSequence=_ds(
+                PositionerPrimaryAngle="45", PositionerSecondaryAngle="-10"
+            ),
+        )
+    ]
     ds.PerFrameFunctionalGroupsSequence = [
-        _group(FrameContentSequence=_ds(FrameAcquisitionNumber=i + 1),
-               IrradiationEventIdentificationSequence=_ds(IrradiationEventUID=uid))
+        _group(
+            FrameContentSequence=_ds(FrameAcquisitionNumber=i + 1),
+            IrradiationEventIdentificationSequence=_ds(IrradiationEventUID=uid),
+        )
         for i, uid in enumerate(frame_events)
     ]
     return ds
@@ -452,14 +583,32 @@ def test_enhanced_xa_reads_functional_groups(tmp_path: Path) -> None:
     problems: list[str] = []
     row = extract_file(path, problems)
     assert problems == []
-    assert {k: row[k] for k in ("sop_class_uid", "kvp_kv", "tube_current_ma", "exposure_time_ms",
-                                "exposure_mas", "dap_gy_m2", "sid_mm",
-                                "positioner_primary_angle_deg", "positioner_secondary_angle_deg",
-                                "number_of_frames", "irradiation_event_uids")} == {
-        "sop_class_uid": ENHANCED_XA_IMAGE, "kvp_kv": 81.5, "tube_current_ma": 420.0,
-        "exposure_time_ms": 5.5, "exposure_mas": 2.3, "dap_gy_m2": pytest.approx(0.01),
-        "sid_mm": 1200.0, "positioner_primary_angle_deg": 45.0,
-        "positioner_secondary_angle_deg": -10.0, "number_of_frames": 3,
+    assert {
+        k: row[k]
+        for k in (
+            "sop_class_uid",
+            "kvp_kv",
+            "tube_current_ma",
+            "exposure_time_ms",
+            "exposure_mas",
+            "dap_gy_m2",
+            "sid_mm",
+            "positioner_primary_angle_deg",
+            "positioner_secondary_angle_deg",
+            "number_of_frames",
+            "irradiation_event_uids",
+        )
+    } == {
+        "sop_class_uid": ENHANCED_XA_IMAGE,
+        "kvp_kv": 81.5,
+        "tube_current_ma": 420.0,
+        "exposure_time_ms": 5.5,
+        "exposure_mas": 2.3,
+        "dap_gy_m2": pytest.approx(0.01),
+        "sid_mm": 1200.0,
+        "positioner_primary_angle_deg": 45.0,
+        "positioner_secondary_angle_deg": -10.0,
+        "number_of_frames": 3,
         "irradiation_event_uids": [EVENT_1, EVENT_2],
     }
     assert row["acquisition_datetime_source"] == "acquisition_datetime"
@@ -477,7 +626,11 @@ def test_enhanced_defined_length_groups_beyond_the_defer_size(tmp_path: Path) ->
     problems: list[str] = []
     row = extract_image(header, "enh400.dcm", NO_ROOMS, problems)
     assert (row["number_of_frames"], row["kvp_kv"], row["irradiation_event_uids"], problems) == (
-        400, 81.5, [EVENT_1, EVENT_2], [])
+        400,
+        81.5,
+        [EVENT_1, EVENT_2],
+        [],
+    )
 
 
 def test_enhanced_rotational_run_takes_the_first_frame_and_top_level_wins() -> None:
@@ -486,13 +639,17 @@ def test_enhanced_rotational_run_takes_the_first_frame_and_top_level_wins() -> N
     ds = enhanced_xa([EVENT_1, EVENT_2])
     del ds.SharedFunctionalGroupsSequence[0].PositionerPositionSequence
     for frame, angle in zip(ds.PerFrameFunctionalGroupsSequence, ["-90", "90"], strict=True):
-        frame.PositionerPositionSequence = [_ds(PositionerPrimaryAngle=angle,
-                                                PositionerSecondaryAngle="0")]
+        frame.PositionerPositionSequence = [
+            _ds(PositionerPrimaryAngle=angle, PositionerSecondaryAngle="0")
+        ]
     ds.KVP = "70"
     ds.IrradiationEventUID = EVENT_2
     row = extract_image(ds, "rot.dcm", NO_ROOMS)
     assert (row["positioner_primary_angle_deg"], row["kvp_kv"], row["irradiation_event_uids"]) == (
-        -90.0, 70.0, [EVENT_2])
+        -90.0,
+        70.0,
+        [EVENT_2],
+    )
 
 
 def test_problems_default_to_a_private_list() -> None:
@@ -512,8 +669,12 @@ def test_pixel_data_is_never_read(tmp_path: Path) -> None:
     The kernel's count of bytes this process read (``rchar``) includes every deferred re-read.
     """
     frames = 30
-    ds = xa_header(Rows=1024, Columns=1024, NumberOfFrames=str(frames),
-                   FrameTimeVector=["0"] + ["66.7"] * (frames - 1))
+    ds = xa_header(
+        Rows=1024,
+        Columns=1024,
+        NumberOfFrames=str(frames),
+        FrameTimeVector=["0"] + ["66.7"] * (frames - 1),
+    )
     path = write(ds, tmp_path / "big.dcm", pixels=bytes(1024 * 1024 * frames))
     size = path.stat().st_size
     before = _bytes_read()
@@ -547,16 +708,24 @@ def test_synthetic_images_match_the_ground_truth(synth_corpus: Path) -> None:
     truth = pl.read_parquet(synth_corpus / "truth" / "images.parquet")
     # the truth covers the hard cases this reader exists for
     assert set(truth["acquisition_datetime_source"]) == {
-        "acquisition_datetime", "acquisition_date_time", "content_date_time"}
+        "acquisition_datetime",
+        "acquisition_date_time",
+        "content_date_time",
+    }
     assert truth["utc_offset_s"].null_count() not in (0, truth.height)
     event_counts = set(truth["irradiation_event_uids"].list.len())
     assert {0, 1} <= event_counts and max(event_counts) >= 2
     problems: list[str] = []
-    rows = [extract_image(read_header(synth_corpus / "dicom" / path), path, NO_ROOMS, problems)
-            for path in truth["source_path"]]
+    rows = [
+        extract_image(read_header(synth_corpus / "dicom" / path), path, NO_ROOMS, problems)
+        for path in truth["source_path"]
+    ]
     assert problems == []
-    assert_frame_equal(frame_from_rows("images", rows).sort("sop_instance_uid"),
-                       truth.sort("sop_instance_uid"), rel_tol=1e-12)
+    assert_frame_equal(
+        frame_from_rows("images", rows).sort("sop_instance_uid"),
+        truth.sort("sop_instance_uid"),
+        rel_tol=1e-12,
+    )
 
 
 def test_synthetic_broken_images_are_refused(synth_corpus: Path) -> None:

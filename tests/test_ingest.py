@@ -152,6 +152,28 @@ def test_rerun_reads_nothing_and_changed_file_is_read_again(synth: Path, tmp_pat
     assert_frame_equal(tables(tmp_path / "out")["images"], first["images"])
 
 
+def test_editing_the_rooms_file_renames_rooms_without_reading_files(
+    synth: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    ingest(synth / "dicom", out)
+    rooms_file = tmp_path / "rooms.yaml"
+    rooms_file.write_text(
+        "rooms:\n  - name: Cath Lab 1\n    match:\n      - {station_name: CATHLAB1}\n"
+    )
+    settings = IngestSettings(synth / "dicom", RoomDirectory.from_yaml(rooms_file), IDENTIFIED)
+    again = run_ingest(settings, TableStore(out), logging.getLogger("test"))
+    assert again.files_read == 0
+    for table in ("images", "irradiation_events"):
+        df = TableStore(out).read(table)
+        renamed = df.filter(pl.col("station_name") == "CATHLAB1")["room_id"].unique().to_list()
+        assert renamed == ["Cath Lab 1"], table
+        others = df.filter(pl.col("station_name") != "CATHLAB1")["room_id"]
+        assert others.str.ends_with("|ANGIO2").sum() + others.str.ends_with("|FLUORO3").sum() == (
+            others.len()
+        )
+
+
 def test_missing_and_moved_files(synth: Path, tmp_path: Path) -> None:
     src = tmp_path / "in"
     copy_tree(synth / "dicom", src)

@@ -9,8 +9,9 @@ import pytest
 from xrf_assets.core.rooms import DeviceIdentity, RoomDirectory, RoomsFileError, default_room_id
 
 ARTIS = DeviceIdentity("Siemens ", "AXIOM-Artis", "12345", "CATHLAB1")
-ARTIS_REPORT = DeviceIdentity("SIEMENS", "AXIOM-Artis", "12345", "CATHLAB1",
-                              device_observer_uid="1.2.276.0.7230010.3.1.4.1")
+ARTIS_REPORT = DeviceIdentity(
+    "SIEMENS", "AXIOM-Artis", "12345", "CATHLAB1", device_observer_uid="1.2.276.0.7230010.3.1.4.1"
+)
 ROOMS_YAML = """
 rooms:
   - name: Cath Lab 1
@@ -86,8 +87,9 @@ def test_first_matching_room_wins_and_unmatched_devices_keep_the_default(
         ("rooms:\n  - {name: A, match: [{serial: null}]}", "a match takes non-empty fields"),
     ],
 )
-def test_bad_rooms_files_are_refused_with_the_file_name(tmp_path: Path, text: str,
-                                                        message: str) -> None:
+def test_bad_rooms_files_are_refused_with_the_file_name(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = tmp_path / "rooms.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RoomsFileError, match=message) as info:

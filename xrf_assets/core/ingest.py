@@ -225,7 +225,7 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
         for outcomes in read_batches(ctx, paths, workers, settings.batch_size):
             _stage_batch(staging, outcomes, by_path, log)
         staging.compact()
-        tables = publish(staging.load())
+        tables = publish(staging.load(), settings.rooms)
         _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
         written = {t: store.write(t, tables[t]) for t in TABLES}
     files = tables["dicom_files"]

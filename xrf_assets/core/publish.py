@@ -1,10 +1,11 @@
-"""The published ingest tables as a pure function of the staging state.
+"""The published ingest tables as a pure function of the staging state (and the rooms file).
 
 Order matters and is fixed: (1) one file per SOP Instance UID (0008,0018): a file still present
 beats one that is gone, then the newer modification time, then the first path; (2) re-sent dose
-reports resolved by ``resolve_report_duplicates``; (3) every row sorted by its key. Privacy was
-applied when the rows were staged. Because nothing here depends on the order in which files were
-read, any split of the work into batches and runs gives the same tables as one full run.
+reports resolved by ``resolve_report_duplicates``; (3) rooms assigned from the device identity and
+the rooms file; (4) every row sorted by its key. Privacy was applied when the rows were staged.
+Because nothing here depends on the order in which files were read, any split of the work into
+batches and runs gives the same tables as one full run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import polars as pl
 
 from schemas import contract
 from xrf_assets.core.dose_reports import resolve_report_duplicates
+from xrf_assets.core.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.staging import Staging
 
 # table -> sort key of its published rows
@@ -103,8 +105,10 @@ def _final_status(
     )
 
 
-def publish(staging: Staging) -> dict[str, pl.DataFrame]:
-    """Every ingest table in contract shape and sorted: dedup, then re-sent reports resolved."""
+def publish(staging: Staging, rooms: RoomDirectory | None = None) -> dict[str, pl.DataFrame]:
+    """Every ingest table in contract shape and sorted: dedup, then re-sent reports resolved,
+    then rooms assigned by ``rooms`` (the default rule when None)."""
+    rooms = rooms or RoomDirectory()
     kept = _kept_files(staging.files)
     kept_paths = kept.get_column("kept_path")
 
@@ -125,8 +129,8 @@ def publish(staging: Staging) -> dict[str, pl.DataFrame]:
     files = _final_status(staging.files, kept, superseded)
     frames = {
         "dicom_files": files,
-        "images": rows("images"),
-        "irradiation_events": resolution.events,
+        "images": with_room_ids(rows("images"), rooms),
+        "irradiation_events": with_room_ids(resolution.events, rooms),
         "accumulated_dose": resolution.accumulated,
         "event_image_refs": resolution.refs,
     }

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import polars as pl
 import yaml
 
 
@@ -48,7 +49,7 @@ def default_room_id(device: DeviceIdentity) -> str | None:
 
     The Device Observer UID is used only when the header names no device at all (a Philips report
     in the corpus has all four empty): images never carry it, and the room of an image and of its
-    report must be the same. Rooms files can still match on it, to merge such a room with its images.
+    report must be the same. A rooms file can match on it to merge such a room with its images.
     """
     parts = [
         _norm(device.manufacturer),
@@ -99,8 +100,12 @@ class RoomDirectory:
                 raise RoomsFileError(f"{path}: room {entry['name']!r}: match must be a list")
             matches = []
             for m in match:
-                if (not isinstance(m, dict) or not m or set(m) - _FIELDS
-                        or not all(_norm(v) for v in m.values())):
+                if (
+                    not isinstance(m, dict)
+                    or not m
+                    or set(m) - _FIELDS
+                    or not all(_norm(v) for v in m.values())
+                ):
                     raise RoomsFileError(
                         f"{path}: room {entry['name']!r}: a match takes non-empty fields "
                         f"{sorted(_FIELDS)}"
@@ -115,3 +120,32 @@ class RoomDirectory:
                 if all(_norm(getattr(device, k)).upper() == v for k, v in m.items()):
                     return room.name
         return default_room_id(device)
+
+
+# DeviceIdentity field -> the column that carries it in the images / irradiation_events tables
+_IDENTITY_COLUMNS = {
+    "manufacturer": "manufacturer",
+    "model": "model",
+    "serial": "device_serial_number",
+    "station_name": "station_name",
+    "device_observer_uid": "device_observer_uid",
+}
+
+
+def with_room_ids(df: pl.DataFrame, rooms: RoomDirectory) -> pl.DataFrame:
+    """``df`` with ``room_id`` derived again from the device identity columns it carries.
+
+    Rooms are assigned when tables are published, not when files are read, so that editing the
+    rooms file renames rooms in every row without reading a single DICOM file again.
+    """
+    keys = {f: c for f, c in _IDENTITY_COLUMNS.items() if c in df.columns}
+    devices = df.select(list(keys.values())).unique(maintain_order=True)
+    room_ids = [
+        rooms.room_id(DeviceIdentity(**{f: row[c] for f, c in keys.items()}))
+        for row in devices.iter_rows(named=True)
+    ]
+    mapping = devices.with_columns(pl.Series("room_id", room_ids, dtype=pl.String))
+    joined = df.drop("room_id").join(
+        mapping, on=list(keys.values()), how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined.select(df.columns)
