@@ -120,10 +120,9 @@ def resolve_report_duplicates(
         },
         schema={"irradiation_event_uid": pl.String, "report_sop_instance_uid": pl.String},
     )
-    dropped = pl.Series(list(superseded), dtype=pl.String)
     return ReportResolution(
         events=events.join(kept, on=list(kept.columns), how="semi", maintain_order="left"),
-        accumulated=accumulated.filter(~pl.col("report_sop_instance_uid").is_in(dropped)),
+        accumulated=accumulated.filter(~pl.col("report_sop_instance_uid").is_in(list(superseded))),
         refs=refs.join(kept, on=list(kept.columns), how="semi", maintain_order="left"),
         superseded=superseded,
     )
