@@ -19,6 +19,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from xrf_assets.core.errors import ExtractionError
+from xrf_assets.core.fast_header import read_fast
 from xrf_assets.core.image_headers import IMAGE_SOP_CLASSES
 
 # Elements longer than this stay on disk until read (a deferred read reopens the file by name).
@@ -41,8 +42,10 @@ def read_header(path: str | os.PathLike[str]) -> Dataset:
     try:
         with open(name, "rb") as fp, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE, force=True)
-            cut = _truncation(ds, fp)
+            ds, cut = _read_fast(fp, caught), None
+            if ds is None:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE, force=True)
+                cut = _truncation(ds, fp)
     except OSError as exc:
         raise ExtractionError(f"cannot read file: {exc.strerror or exc}") from exc
     except Exception as exc:  # pydicom raises many types on hostile bytes; all mean "not DICOM"
@@ -55,6 +58,23 @@ def read_header(path: str | os.PathLike[str]) -> Dataset:
             raise ExtractionError("truncated file: it ends inside a sequence")
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return ds
+
+
+def _read_fast(fp: BinaryIO, caught: list[warnings.WarningMessage]) -> Dataset | None:
+    """The fast parse of a plain file (:mod:`~xrf_assets.core.fast_header`), or None.
+
+    Whatever is not plain (including a fast parse that warned or gives an implausible dataset)
+    is read again by pydicom, so that every refusal and warning is the one pydicom's path gives.
+    """
+    ds = read_fast(fp, DEFER_SIZE)
+    if ds is not None and not caught:
+        try:
+            _check_plausible(ds)
+            return ds
+        except ExtractionError:
+            pass
+    caught.clear()
+    return None
 
 
 def _truncation(ds: Dataset, fp: BinaryIO) -> str | None:
