@@ -7,7 +7,8 @@ runs over the same list, in one process run so that the machine state is shared:
 
 1. baseline: ``pydicom.dcmread(stop_before_pixels=True)`` + a recursive walk that touches every
    content item's concept code and value type (the least any reader of the tree must do);
-2. extraction, one worker: the same read + ``extract_report``;
+2. extraction, one worker: the pipeline's own read (``read_header``: the fast header path, else
+   pydicom) + ``extract_report``, as the ingest worker does;
 3. baseline in a process pool sized to ``os.cpu_count()``;
 4. extraction in the same pool (rows returned to the parent, as the ingest stage does).
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import pydicom
 
+from xrf_assets.core.dicom_read import read_header
 from xrf_assets.core.dose_reports import extract_report
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.rooms import RoomDirectory
@@ -53,9 +55,8 @@ def bare(path: str) -> tuple[int, int]:
 
 def extract(path: str) -> tuple[int, int, Any]:
     """(reports, events, extract) of one file: read and extract, as the ingest worker does."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
     try:
-        result = extract_report(ds, Path(path).name, ROOMS)
+        result = extract_report(read_header(path), Path(path).name, ROOMS)
     except ExtractionError as exc:
         return 1, 0, exc.reason
     return 1, len(result.events), result

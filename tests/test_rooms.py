@@ -77,7 +77,7 @@ def test_first_matching_room_wins_and_unmatched_devices_keep_the_default(
     ("text", "message"),
     [
         ("rooms: [unclosed", "cannot read rooms file"),
-        ("- just a list", "expected a mapping with a list under 'rooms'"),
+        ("- just a list", "rooms file must be a YAML mapping"),
         ("rooms: {name: x}", "expected a mapping with a list under 'rooms'"),
         ("rooms:\n  - match: [{station_name: A}]", "room #1 needs a name"),
         ("rooms:\n  - {name: '  '}", "room #1 needs a name"),

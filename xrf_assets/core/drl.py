@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from xrf_assets.core.audit import AuditConfigError, conform
+from xrf_assets.core.settings_files import read_yaml_mapping
 
 DEFAULT_DRL_FILE = Path(__file__).resolve().parents[1] / "defaults" / "drl.yaml"
 
@@ -28,10 +28,7 @@ class ReferenceLevels:
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> ReferenceLevels:
         path = Path(path) if path is not None else DEFAULT_DRL_FILE
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise AuditConfigError(f"{path}: cannot read reference levels: {exc}") from exc
+        raw = read_yaml_mapping(path, "reference levels", AuditConfigError)
         levels: dict[str, float] = {}
         for i, entry in enumerate(raw.get("reference_levels") or []):
             try:

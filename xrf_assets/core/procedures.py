@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from xrf_assets.core.audit import AuditConfigError
+from xrf_assets.core.settings_files import read_yaml_mapping
 
 DEFAULT_PROCEDURES_FILE = Path(__file__).resolve().parents[1] / "defaults" / "procedures.yaml"
 
@@ -34,10 +34,7 @@ class ProcedureMap:
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> ProcedureMap:
         path = Path(path) if path is not None else DEFAULT_PROCEDURES_FILE
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise AuditConfigError(f"{path}: cannot read procedures file: {exc}") from exc
+        raw = read_yaml_mapping(path, "procedures file", AuditConfigError)
         rules = []
         for i, entry in enumerate(raw.get("procedures") or []):
             if not isinstance(entry, dict) or not entry.get("name") or not entry.get("patterns"):

@@ -24,7 +24,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import polars as pl
-import yaml
+
+from xrf_assets.core.settings_files import read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,8 @@ class RoomDirectory:
         if path is None:
             return cls()
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise RoomsFileError(f"{path}: cannot read rooms file: {exc}") from exc
-        entries = raw.get("rooms", []) if isinstance(raw, dict) else None
+        raw = read_yaml_mapping(path, "rooms file", RoomsFileError)
+        entries = raw.get("rooms", [])
         if not isinstance(entries, list):
             raise RoomsFileError(f"{path}: expected a mapping with a list under 'rooms'")
         rooms = []
