@@ -5,6 +5,7 @@ chosen so that totals, medians, percentiles and alerts can be worked out by hand
 """
 
 from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,7 +21,7 @@ from xrf_assets.core.study_dose import (
     study_totals,
     unplaced_event_count,
 )
-from xrf_assets.synth import GroundTruth, SynthConfig, generate
+from xrf_assets.synth import GroundTruth
 
 # study -> (room, patient, description, study date, report, modality)
 STUDIES = {
@@ -318,9 +319,9 @@ def test_an_event_without_dap_is_counted_and_the_total_is_the_sum_of_the_others(
 
 
 @pytest.fixture(scope="module")
-def synth_truth(tmp_path_factory: pytest.TempPathFactory) -> GroundTruth:
-    """A small generated corpus (two months, every knob on); its truth gives the input tables."""
-    return generate(tmp_path_factory.mktemp("synth"), SynthConfig.small(seed=3))
+def synth_truth(small_corpus: tuple[Path, GroundTruth]) -> GroundTruth:
+    """The small generated corpus (two months, every knob on); its truth gives the input tables."""
+    return small_corpus[1]
 
 
 def synth_links(truth: GroundTruth) -> pl.DataFrame:

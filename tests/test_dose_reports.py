@@ -496,11 +496,9 @@ def test_totals_off_by_a_unit_factor_flagged() -> None:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    from xrf_assets.synth import SynthConfig, generate
-
-    out = tmp_path_factory.mktemp("synth")
-    return out / "dicom", generate(out, SynthConfig.small(seed=3))
+def synthetic(small_corpus: tuple[Path, Any]) -> tuple[Path, Any]:
+    root, truth = small_corpus
+    return root / "dicom", truth
 
 
 def test_generated_reports_match_ground_truth(synthetic: tuple[Path, Any]) -> None:

@@ -13,12 +13,8 @@ from xrf_assets.core.rooms import RoomDirectory
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from xrf_assets.synth import SynthConfig, generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, SynthConfig.small(seed=7))
-    return root
+def corpus(small_corpus: tuple[Path, object]) -> Path:
+    return small_corpus[0]
 
 
 def test_batch_sorts_every_file_of_the_tree(corpus: Path) -> None:

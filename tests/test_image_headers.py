@@ -695,12 +695,8 @@ def test_rows_fit_the_contract_with_all_nulls_allowed() -> None:
 
 
 @pytest.fixture(scope="module")
-def synth_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from xrf_assets.synth import SynthConfig, generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, SynthConfig.small(seed=4))
-    return root
+def synth_corpus(small_corpus: tuple[Path, object]) -> Path:
+    return small_corpus[0]
 
 
 def test_synthetic_images_match_the_ground_truth(synth_corpus: Path) -> None:
