@@ -37,6 +37,7 @@ from xrf_assets.core.audit_checks import (
 )
 from xrf_assets.core.dose_stats import dose_by_procedure, dose_by_protocol, dose_by_room
 from xrf_assets.core.drl import compare_to_drl
+from xrf_assets.core.store import TableStore
 from xrf_assets.core.study_dose import build_study_dose, unplaced_event_count
 
 
@@ -53,8 +54,19 @@ def _check_result(outcome: CheckOutcome) -> AssetCheckResult:
     )
 
 
-def _md(title: str, df: pl.DataFrame) -> dict[str, MetadataValue]:
-    return {"summary": MetadataValue.md(f"**{title}**\n\n{markdown_table(df)}")}
+def _published(
+    store: TableStore,
+    table: str,
+    df: pl.DataFrame,
+    month: str,
+    title: str,
+    summary: pl.DataFrame,
+    **figures: object,
+) -> MaterializeResult:
+    """Write the month, and describe it in the UI: table metadata, figures, a markdown summary."""
+    info = store.write(table, df, month=month)
+    markdown = MetadataValue.md(f"**{title}**\n\n{markdown_table(summary)}")
+    return MaterializeResult(metadata=table_metadata(info, **figures) | {"summary": markdown})
 
 
 def _audit_asset(
@@ -94,13 +106,15 @@ def study_dose(context: AssetExecutionContext, settings: XrfSettings) -> Iterato
     rooms = dose_by_room(df, month).select(
         "room_id", "modality", "study_count", "dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"
     )
-    yield MaterializeResult(
-        metadata=table_metadata(
-            store.write("study_dose", df, month=month),
-            totals_mismatch_studies=int(df.get_column("totals_mismatch").sum()),
-            unplaced_events=unplaced_event_count(events),
-        )
-        | _md(f"Studies of {month} per room", rooms)
+    yield _published(
+        store,
+        "study_dose",
+        df,
+        month,
+        f"Studies of {month} per room",
+        rooms,
+        totals_mismatch_studies=int(df.get_column("totals_mismatch").sum()),
+        unplaced_events=unplaced_event_count(events),
     )
 
 
@@ -132,10 +146,8 @@ def dose_by_room_month(context: AssetExecutionContext, settings: XrfSettings) ->
         "dose_rp_max_gy",
         "fluoro_time_max_s",
     )
-    return MaterializeResult(
-        metadata=table_metadata(store.write("dose_by_room_month", df, month=month))
-        | _md(f"Dose per room, {month} (p75 = local DRL candidate)", summary)
-    )
+    title = f"Dose per room, {month} (p75 = local DRL candidate)"
+    return _published(store, "dose_by_room_month", df, month, title, summary)
 
 
 @_audit_asset("dose_by_procedure_month", ["study_dose"])
@@ -151,10 +163,8 @@ def dose_by_procedure_month(
         "dap_p75_drl_candidate_gy_cm2",
         "fluoro_time_median_s",
     )
-    return MaterializeResult(
-        metadata=table_metadata(store.write("dose_by_procedure_month", df, month=month))
-        | _md(f"Dose per procedure, {month} (p75 = local DRL candidate)", summary)
-    )
+    title = f"Dose per procedure, {month} (p75 = local DRL candidate)"
+    return _published(store, "dose_by_procedure_month", df, month, title, summary)
 
 
 @_audit_asset("dose_by_protocol_month", ["study_dose", "irradiation_events"])
@@ -172,10 +182,8 @@ def dose_by_protocol_month(
         "dap_median_gy_cm2",
         "dap_p75_drl_candidate_gy_cm2",
     )
-    return MaterializeResult(
-        metadata=table_metadata(store.write("dose_by_protocol_month", df, month=month))
-        | _md(f"Dose per event and protocol, {month}", summary)
-    )
+    title = f"Dose per event and protocol, {month}"
+    return _published(store, "dose_by_protocol_month", df, month, title, summary)
 
 
 @_audit_asset("drl_comparison", ["study_dose"])
@@ -191,13 +199,15 @@ def drl_comparison(context: AssetExecutionContext, settings: XrfSettings) -> Mat
         "median_to_drl_ratio",
         "above_drl",
     )
-    return MaterializeResult(
-        metadata=table_metadata(
-            store.write("drl_comparison", df, month=month),
-            procedures_above_drl=int(df.get_column("above_drl").sum()),
-            drl_source=levels.source,
-        )
-        | _md(f"Median DAP against DRLs, {month}", summary)
+    return _published(
+        store,
+        "drl_comparison",
+        df,
+        month,
+        f"Median DAP against DRLs, {month}",
+        summary,
+        procedures_above_drl=int(df.get_column("above_drl").sum()),
+        drl_source=levels.source,
     )
 
 
@@ -214,17 +224,19 @@ def dose_alerts(context: AssetExecutionContext, settings: XrfSettings) -> Materi
     summary = df.select(
         "scope", "rule", "value", "threshold", "study_date", "room_id", "window_study_uids"
     )
-    return MaterializeResult(
-        metadata=table_metadata(
-            store.write("dose_alerts", df, month=month),
-            studies_alerted=df.filter(pl.col("scope") == "study")
-            .get_column("study_instance_uid")
-            .n_unique(),
-            patients_alerted=df.filter(pl.col("scope") == "patient")
-            .get_column("patient_id")
-            .n_unique(),
-        )
-        | _md(f"High-dose alerts, {month}", summary)
+    by_scope = {
+        scope: df.filter(pl.col("scope") == scope).get_column(key).n_unique()
+        for scope, key in (("study", "study_instance_uid"), ("patient", "patient_id"))
+    }
+    return _published(
+        store,
+        "dose_alerts",
+        df,
+        month,
+        f"High-dose alerts, {month}",
+        summary,
+        studies_alerted=by_scope["study"],
+        patients_alerted=by_scope["patient"],
     )
 
 
