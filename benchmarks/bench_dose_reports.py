@@ -27,10 +27,10 @@ from typing import Any
 
 import pydicom
 
-from xrf_assets.core.dicom_read import read_header
-from xrf_assets.core.dose_reports import extract_report
+from xrf_assets.core.dicom.read import read_header
 from xrf_assets.core.errors import ExtractionError
-from xrf_assets.core.rooms import RoomDirectory
+from xrf_assets.core.extract.dose_reports import extract_report
+from xrf_assets.core.ingest.rooms import RoomDirectory
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "../shared/corpus/openrem"
 ROOMS = RoomDirectory()

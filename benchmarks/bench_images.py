@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pydicom
 
-from xrf_assets.core.dicom_read import DEFER_SIZE
-from xrf_assets.core.fast_header import read_fast
-from xrf_assets.core.image_files import ImageBatch, extract_image_files
-from xrf_assets.core.rooms import RoomDirectory
+from xrf_assets.core.dicom.fast_header import read_fast
+from xrf_assets.core.dicom.read import DEFER_SIZE, read_header
+from xrf_assets.core.extract.images import extract_image
+from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.synth import SynthConfig, generate
 
 
@@ -80,10 +80,14 @@ def fast_path_files(root: Path, paths: list[str]) -> int:
     return taken
 
 
+def extract_batch(paths: list[str], root: Path) -> list[dict[str, object]]:
+    """``images`` rows of a batch of image files: the parse work of one worker call."""
+    rooms = RoomDirectory()
+    return [extract_image(read_header(root / p), p, rooms) for p in paths]
+
+
 def single(root: Path, paths: list[str]) -> int:
-    batch = extract_image_files(paths, root, RoomDirectory())
-    assert not batch.refused, batch.refused
-    return len(batch.rows)
+    return len(extract_batch(paths, root))
 
 
 def _batches(paths: list[str], size: int) -> Iterator[list[str]]:
@@ -109,13 +113,13 @@ def pool(root: Path, paths: list[str], batch_size: int, workers: int) -> Pass:
         list(ex.map(_started, range(workers)))
         started = time.perf_counter()
         cpu0 = _cpu()
-        pending: set[Future[ImageBatch]] = set()
+        pending: set[Future[list[dict[str, object]]]] = set()
         for chunk in _batches(paths, batch_size):
             if len(pending) >= 2 * workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                rows += sum(len(f.result().rows) for f in done)
-            pending.add(ex.submit(extract_image_files, chunk, root, RoomDirectory()))
-        rows += sum(len(f.result().rows) for f in pending)
+                rows += sum(len(f.result()) for f in done)
+            pending.add(ex.submit(extract_batch, chunk, root))
+        rows += sum(len(f.result()) for f in pending)
         wall = time.perf_counter() - started
         worker_rss_mb = max(ex.map(_peak_rss_mb, range(workers)))
     cpu = _cpu() - cpu0  # children are counted once the pool has shut them down

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pydicom
 
-from xrf_assets.core.ingest import IngestSettings, run_ingest
-from xrf_assets.core.privacy import PrivacySettings
-from xrf_assets.core.rooms import RoomDirectory
+from xrf_assets.core.ingest.privacy import PrivacySettings
+from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.run import IngestSettings, run_ingest
 from xrf_assets.core.store import TableStore
 from xrf_assets.synth import generate
 from xrf_assets.synth.config import SynthConfig

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from xrf_assets.core.linking import METHODS, LinkResult, link_images
+from xrf_assets.core.linking.links import METHODS, LinkResult, link_images
 from xrf_assets.synth import RoomSpec, SynthConfig, default_rooms, generate
 
 PAIR = ["irradiation_event_uid", "sop_instance_uid"]
@@ -133,9 +133,9 @@ def score(
 
 def _ingested(dicom_dir: Path, out_dir: Path) -> dict[str, pl.DataFrame]:
     """The ingest stage's own tables for the generated tree (identified mode, no pseudonyms)."""
-    from xrf_assets.core.ingest import IngestSettings, run_ingest
-    from xrf_assets.core.privacy import PrivacySettings
-    from xrf_assets.core.rooms import RoomDirectory
+    from xrf_assets.core.ingest.privacy import PrivacySettings
+    from xrf_assets.core.ingest.rooms import RoomDirectory
+    from xrf_assets.core.ingest.run import IngestSettings, run_ingest
     from xrf_assets.core.store import TableStore
 
     store = TableStore(out_dir)

@@ -16,8 +16,8 @@ import polars as pl
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from pipelines.definitions import defs
-from pipelines.resources import XrfSettings
 from xrf_assets.assets.partitions import monthly_partitions
+from xrf_assets.resources import XrfSettings
 
 
 @dataclass

@@ -10,7 +10,7 @@ import os
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
 
 from pipelines.jobs import monthly_audit_job
-from xrf_assets.core.audit import MONTH_FORMAT, shift_month
+from xrf_assets.core.audit.months import MONTH_FORMAT, shift_month
 
 # 06:00 on the 1st: the last evening's reports have had the night to arrive and be ingested. The
 # time zone is the site's (XRF_TIMEZONE, an IANA name), so the month has ended locally: study dates

@@ -25,8 +25,8 @@ from dagster import (
 )
 
 from pipelines.jobs import ingest_job
-from pipelines.resources import XrfSettings
-from xrf_assets.core.discovery import discover
+from xrf_assets.core.ingest.discovery import discover
+from xrf_assets.resources import XrfSettings
 
 _ACTIVE = [
     DagsterRunStatus.QUEUED,

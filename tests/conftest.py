@@ -17,3 +17,9 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Ground
     """
     root = tmp_path_factory.mktemp("small_corpus")
     return root, generate(root, SynthConfig.small(seed=3))
+
+
+@pytest.fixture(scope="session")
+def synth_truth(small_corpus: tuple[Path, GroundTruth]) -> GroundTruth:
+    """The small generated corpus's truth (two months, every knob on): the audit's input tables."""
+    return small_corpus[1]

@@ -5,15 +5,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from builders.audit_tables import known_accumulated, known_events, known_images, known_links
 from polars.testing import assert_frame_equal
-from test_audit_study_dose import known_accumulated, known_events, known_images, known_links
 
 from schemas import contract
-from xrf_assets.core.alerts import AlertThresholds, build_dose_alerts
-from xrf_assets.core.dose_stats import dose_by_room
-from xrf_assets.core.procedures import ProcedureMap
+from xrf_assets.core.audit.alerts import AlertThresholds, build_dose_alerts
+from xrf_assets.core.audit.procedures import ProcedureMap
+from xrf_assets.core.audit.statistics import dose_by_room
+from xrf_assets.core.audit.study_dose import build_study_dose
 from xrf_assets.core.store import TableStore
-from xrf_assets.core.study_dose import build_study_dose
 
 MONTHS = ["2026-09", "2026-10"]
 

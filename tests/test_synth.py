@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 from pydicom.errors import InvalidDicomError
 
 from xrf_assets.core.store import validate
-from xrf_assets.synth import GroundTruth, SynthConfig, default_rooms, generate, main_synth
+from xrf_assets.synth import GroundTruth, SynthConfig, default_rooms, generate
 from xrf_assets.synth.scenarios import CorpusPlanner
 
 DCIODVFY = shutil.which("dciodvfy")
@@ -412,12 +412,3 @@ def test_real_size_pixels(tmp_path: Path) -> None:
     row = truth.images.sort("number_of_frames").row(-1, named=True)
     size = (tmp_path / "dicom" / row["source_path"]).stat().st_size
     assert size > 1024 * 1024 * row["number_of_frames"] and row["number_of_frames"] <= 3
-
-
-def test_main_synth_writes_the_preset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ValueError, match="unknown synth preset"):
-        main_synth(tmp_path, 0, "huge")
-    main_synth(tmp_path, 4, "small")
-    assert "studies" in capsys.readouterr().out
-    truth = GroundTruth.read(tmp_path)
-    assert truth.studies.height == 3 * 4 + 3

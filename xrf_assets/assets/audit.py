@@ -23,22 +23,21 @@ from dagster import (
     asset_check,
 )
 
-from pipelines.resources import XrfSettings
 from schemas import contract
-from xrf_assets.assets.metadata import table_metadata
+from xrf_assets.assets.metadata import markdown_table, table_metadata
 from xrf_assets.assets.partitions import monthly_partitions
-from xrf_assets.core.alerts import build_dose_alerts
-from xrf_assets.core.audit import markdown_table
-from xrf_assets.core.audit_checks import (
+from xrf_assets.core.audit.alerts import build_dose_alerts
+from xrf_assets.core.audit.checks import (
     INPUT_CHECKS,
     CheckOutcome,
     audit_input_checks,
     check_imaged_studies_reported,
 )
-from xrf_assets.core.dose_stats import dose_by_procedure, dose_by_protocol, dose_by_room
-from xrf_assets.core.drl import compare_to_drl
+from xrf_assets.core.audit.drl import compare_to_drl
+from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
+from xrf_assets.core.audit.study_dose import build_study_dose, unplaced_event_count
 from xrf_assets.core.store import TableStore
-from xrf_assets.core.study_dose import build_study_dose, unplaced_event_count
+from xrf_assets.resources import XrfSettings
 
 
 def _check_result(outcome: CheckOutcome) -> AssetCheckResult:

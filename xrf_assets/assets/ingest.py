@@ -9,11 +9,11 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from pipelines.resources import XrfSettings
 from schemas import contract
-from xrf_assets.assets.metadata import table_metadata
-from xrf_assets.core.ingest import run_ingest
+from xrf_assets.assets.metadata import ingest_figures, table_metadata
+from xrf_assets.core.ingest.run import run_ingest
 from xrf_assets.core.store import WriteInfo
+from xrf_assets.resources import XrfSettings
 
 INGEST_TABLES = (
     "dicom_files",
@@ -35,7 +35,7 @@ def dicom_ingest(
     context: AssetExecutionContext, settings: XrfSettings
 ) -> Iterator[MaterializeResult]:
     summary = run_ingest(settings.ingest_settings(), settings.store(), context.log)
-    run_figures = summary.as_metadata()
+    run_figures = ingest_figures(summary)
     for table in INGEST_TABLES:
         extra = run_figures if table == "dicom_files" else {}
         written = WriteInfo(table, Path(summary.paths[table]), summary.rows[table])

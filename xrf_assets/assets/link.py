@@ -4,10 +4,10 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from pipelines.resources import XrfSettings
 from schemas import contract
-from xrf_assets.assets.metadata import table_metadata
-from xrf_assets.core.linking import link_images
+from xrf_assets.assets.metadata import link_figures, table_metadata
+from xrf_assets.core.linking.links import link_images
+from xrf_assets.resources import XrfSettings
 
 _INPUTS = ["images", "irradiation_events", "event_image_refs"]
 
@@ -35,7 +35,7 @@ def image_event_linking(
         store.read("event_image_refs"),
         settings.link_settings(),
     )
-    figures = result.metadata()
+    figures = link_figures(result)
     context.log.info("linking: %s", {k: v for k, v in figures.items() if isinstance(v, int)})
     yield MaterializeResult(
         asset_key="event_image_links",

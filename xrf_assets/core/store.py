@@ -98,9 +98,6 @@ class WriteInfo:
     path: Path
     rows: int
 
-    def as_metadata(self) -> dict[str, Any]:
-        return {"path": str(self.path), "rows": self.rows}
-
 
 class TableStore:
     """Output tables under one root folder."""

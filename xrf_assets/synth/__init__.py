@@ -6,7 +6,7 @@ against a generated one: ``generate(out_dir, SynthConfig.demo(seed))`` writes ``
 """
 
 from xrf_assets.synth.config import RoomSpec, SynthConfig, default_rooms
-from xrf_assets.synth.corpus import generate, main_synth
+from xrf_assets.synth.corpus import generate
 from xrf_assets.synth.truth import GroundTruth
 
-__all__ = ["GroundTruth", "RoomSpec", "SynthConfig", "default_rooms", "generate", "main_synth"]
+__all__ = ["GroundTruth", "RoomSpec", "SynthConfig", "default_rooms", "generate"]

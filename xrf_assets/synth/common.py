@@ -2,7 +2,7 @@
 
 Patient, General Study, Patient Study and General Equipment modules are filled the same way in an
 image and in its dose report, as a real device does, so the room rule
-(:func:`xrf_assets.core.rooms.default_room_id`) puts both in the same room.
+(:func:`xrf_assets.core.ingest.rooms.default_room_id`) puts both in the same room.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from xrf_assets.core.rooms import DeviceIdentity, default_room_id
+from xrf_assets.core.ingest.rooms import DeviceIdentity, default_room_id
 from xrf_assets.synth.config import RoomSpec, SynthConfig
 from xrf_assets.synth.encoder import Elements, part10
 from xrf_assets.synth.plan import StudyPlan

@@ -70,13 +70,3 @@ def generate(out_dir: Path, config: SynthConfig) -> GroundTruth:
         dicom_dir,
     )
     return truth
-
-
-def main_synth(out: Path, seed: int, preset: str = "demo") -> None:
-    """Body of ``xrf-dose synth --out DIR --seed N [--preset demo|small|realsize]``."""
-    truth = generate(out, SynthConfig.preset(preset, seed))
-    print(
-        f"wrote {truth.files.height} files ({truth.images.height} images, "
-        f"{truth.studies.height} studies) under {Path(out) / 'dicom'}; truth in "
-        f"{Path(out) / 'truth'}"
-    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 
-from xrf_assets.core.units import convert
+from xrf_assets.core.extract.units import convert
 from xrf_assets.synth.common import (
     age_years,
     base_dataset,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from xrf_assets.core import codes as C
+from xrf_assets.core.sr import codes as C
 from xrf_assets.synth.common import base_dataset, da, ds, dt, offset_text, tm, utc_offset_on
 from xrf_assets.synth.config import SynthConfig
 from xrf_assets.synth.encoder import Elements

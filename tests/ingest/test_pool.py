@@ -1,0 +1,89 @@
+"""Reading in worker processes: same outcomes as inline, and a worker's death costs one file.
+
+No real file makes pydicom kill its process, so death is injected through the room directory
+(called once per image): the pool's recovery is the code under test, not the reader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from xrf_assets.core.dicom.sop_classes import XA_IMAGE
+from xrf_assets.core.ingest.pool import WORKER_DIED, ReaderPoolError, read_batches
+from xrf_assets.core.ingest.privacy import PrivacySettings
+from xrf_assets.core.ingest.read_file import ReaderContext
+from xrf_assets.core.ingest.rooms import DeviceIdentity, RoomDirectory
+
+PRIVACY = PrivacySettings("identified")
+
+
+class DeadlyRooms(RoomDirectory):
+    """Kills the worker process on the device named KILLER (fault injection)."""
+
+    def room_id(self, device: DeviceIdentity) -> str | None:
+        if device.station_name == "KILLER":
+            os._exit(3)
+        return super().room_id(device)
+
+
+def _refuse() -> RoomDirectory:
+    raise RuntimeError("cannot be loaded here")
+
+
+class UnloadableRooms(RoomDirectory):
+    """Pickles, but cannot be unpickled: every worker dies while starting."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_refuse, ())
+
+
+def write_images(root: Path, stations: list[str]) -> list[str]:
+    names = []
+    for i, station in enumerate(stations):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = XA_IMAGE
+        ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{i}"
+        ds.SOPClassUID, ds.SOPInstanceUID, ds.StationName = XA_IMAGE, f"1.2.3.{i}", station
+        ds.Rows = ds.Columns = 2
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.SamplesPerPixel = 8, 8, 7, 1
+        ds.PixelRepresentation, ds.PhotometricInterpretation = 0, "MONOCHROME2"
+        ds.PixelData = bytes(4)
+        names.append(f"img{i:02d}.dcm")
+        ds.save_as(root / names[-1], enforce_file_format=True)
+    return names
+
+
+def test_pool_gives_the_inline_outcomes_in_order_and_in_batches(tmp_path: Path) -> None:
+    paths = write_images(tmp_path, [f"ST{i}" for i in range(7)])
+    ctx = ReaderContext(tmp_path, RoomDirectory(), PRIVACY)
+    inline = list(read_batches(ctx, paths, workers=1, batch_size=3))
+    pooled = list(read_batches(ctx, paths, workers=2, batch_size=3))
+    assert [len(b) for b in pooled] == [3, 3, 1]
+    assert pooled == inline
+    assert [o.rows["images"][0]["station_name"] for b in pooled for o in b] == [
+        f"ST{i}" for i in range(7)
+    ]
+
+
+def test_a_worker_killed_by_a_file_costs_only_that_file(tmp_path: Path) -> None:
+    paths = write_images(tmp_path, ["A", "B", "KILLER", "C", "D", "E"])
+    ctx = ReaderContext(tmp_path, DeadlyRooms(), PRIVACY)
+    batches = list(read_batches(ctx, paths, workers=2, batch_size=4))
+    outcomes = {o.path: (o.status, o.reason) for b in batches for o in b}
+    assert outcomes.pop("img02.dcm") == ("rejected", WORKER_DIED)
+    assert set(outcomes.values()) == {("ok", None)}
+    assert [len(b) for b in batches] == [4, 2]
+
+
+def test_workers_that_cannot_start_stop_the_run(tmp_path: Path) -> None:
+    paths = write_images(tmp_path, ["A", "B"])
+    ctx = ReaderContext(tmp_path, UnloadableRooms(), PRIVACY)
+    with pytest.raises(ReaderPoolError, match="before reading any file"):
+        list(read_batches(ctx, paths, workers=2, batch_size=2))

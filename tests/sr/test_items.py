@@ -1,0 +1,111 @@
+"""Raw sequence parsing: the same report read identically in every encoding pydicom can write."""
+
+from __future__ import annotations
+
+import copy
+from io import BytesIO
+
+import pydicom
+import pytest
+from builders.corpus import CORPUS
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from xrf_assets.core.errors import ExtractionError
+from xrf_assets.core.extract.dose_reports import ReportExtract, extract_report
+from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.sr import items as sr_items
+from xrf_assets.core.sr.tree import CONTENT_SEQUENCE, ContentNode
+
+ZEE = CORPUS / "RF-RDSR-Siemens-Zee.dcm"
+
+
+@pytest.fixture(scope="module")
+def zee() -> Dataset:
+    if not ZEE.exists():
+        pytest.skip(f"real dose report not found at {ZEE.resolve()}")
+    return pydicom.dcmread(ZEE, stop_before_pixels=True)
+
+
+def _undefined_lengths(items: object) -> None:
+    """Mark every nested sequence and item of undefined length (below the top level)."""
+    for item in items or ():  # type: ignore[attr-defined]
+        item.is_undefined_length_sequence_item = True
+        for elem in item:
+            if elem.VR == "SQ":
+                elem.is_undefined_length = True
+                _undefined_lengths(elem.value)
+
+
+def _rewritten(ds: Dataset, syntax: UID, undefined: bool) -> Dataset:
+    ds = copy.deepcopy(ds)
+    if undefined:
+        _undefined_lengths(ds.ContentSequence)
+    ds.file_meta.TransferSyntaxUID = syntax
+    buf = BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    buf.seek(0)
+    return pydicom.dcmread(buf, stop_before_pixels=True)
+
+
+def _code(item: Dataset) -> str:
+    return str(item.ConceptNameCodeSequence[0].CodeValue)
+
+
+def _comparable(extract: ReportExtract) -> tuple[object, ...]:
+    return extract.events, extract.accumulated, extract.refs, extract.issues
+
+
+@pytest.mark.parametrize("undefined", [False, True], ids=["defined", "undefined-lengths"])
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
+def test_same_rows_in_every_encoding(zee: Dataset, syntax: UID, undefined: bool) -> None:
+    rooms = RoomDirectory()
+    rewritten = _rewritten(zee, syntax, undefined)
+    raw = rewritten.get_item(Tag(CONTENT_SEQUENCE))
+    assert type(raw) is RawDataElement  # the top sequence is left to the raw parser
+    expected = extract_report(copy.deepcopy(zee), "zee.dcm", rooms)
+    assert _comparable(extract_report(rewritten, "zee.dcm", rooms)) == _comparable(expected)
+    assert len(expected.events) == 8
+
+
+def test_parse_sequence_of_undefined_length_items(zee: Dataset) -> None:
+    rewritten = _rewritten(zee, ImplicitVRLittleEndian, undefined=True)
+    items = sr_items.parse_sequence(rewritten.get_item(Tag(CONTENT_SEQUENCE)).value, True)
+    assert len(items) == len(zee.ContentSequence) == 19
+
+
+def test_malformed_sequence_bytes_noted_not_crashed(zee: Dataset) -> None:
+    with pytest.raises(sr_items.MalformedSequence):
+        sr_items.parse_sequence(b"\x08\x00\x00\x01" + b"\x00" * 12, False)
+    with pytest.raises(sr_items.MalformedSequence):
+        sr_items.parse_sequence(b"\xfe\xff\x00\xe0\xff\xff\xff\xff" + b"\x08\x00", False)
+    ds = copy.deepcopy(zee)
+    tag = Tag(CONTENT_SEQUENCE)
+    ds[tag] = RawDataElement(
+        tag, "SQ", 16, b"\xfe\xff\x00\xe0\x40\x00\x00\x00" + b"\0" * 8, 0, False, True
+    )
+    issues: list[str] = []
+    assert ContentNode(ds, issues).all() == []
+    assert issues and "(0040,A730) cannot be read" in issues[0]
+    with pytest.raises(ExtractionError, match="113706"):
+        extract_report(ds, "zee.dcm", RoomDirectory())
+
+
+def test_non_ascii_text_decoded_with_the_report_character_set(zee: Dataset) -> None:
+    ds = copy.deepcopy(zee)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    event = next(i for i in ds.ContentSequence if _code(i) == "113706")
+    protocol = next(i for i in event.ContentSequence if _code(i) == "125203")
+    protocol.TextValue = "Knie links, Kontrast \u00e4\u00df"
+    rewritten = _rewritten(ds, ExplicitVRLittleEndian, undefined=False)
+    first = extract_report(rewritten, "zee.dcm", RoomDirectory()).events[0]
+    assert first["acquisition_protocol"] == "Knie links, Kontrast \u00e4\u00df"

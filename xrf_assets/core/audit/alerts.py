@@ -1,0 +1,126 @@
+"""High-dose alerts: studies, and patients over a rolling window, at or above follow-up thresholds.
+
+Defaults follow NCRP Report 168's substantial radiation dose levels: reference air kerma (Dose (RP),
+113738) 5 Gy, KAP (DAP, 122130) 500 Gy.cm2, fluoroscopy time 60 min. Skin dose adds up over
+procedures weeks apart, so the same thresholds apply to a patient's studies summed over a rolling
+window of calendar months ending with the audited month (earlier months' events are read too).
+A patient is alerted in a month only if they have a study in it, so one crossing is alerted once
+per new exposure rather than every month after. Studies without a Patient ID get study alerts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from xrf_assets.core.audit.months import conform, month_end, month_start, month_window
+from xrf_assets.core.audit.study_dose import study_totals
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    dose_rp_gy: float = 5.0
+    dap_gy_cm2: float = 500.0
+    fluoro_time_min: float = 60.0
+    window_months: int = 6
+
+
+@dataclass(frozen=True)
+class _Rule:
+    quantity: str  # AlertThresholds field holding the threshold
+    unit: str
+    value: pl.Expr  # the study value in the rule's unit
+
+
+_RULES: dict[str, _Rule] = {
+    "dose_rp_gy": _Rule("dose_rp_gy", "Gy", pl.col("dose_rp_total_gy")),
+    "dap_gy_cm2": _Rule("dap_gy_cm2", "Gy.cm2", pl.col("dap_total_gy_cm2")),
+    "fluoro_time_min": _Rule("fluoro_time_min", "min", pl.col("fluoro_time_s") / 60.0),
+}
+
+
+def _study_alerts(studies: pl.DataFrame, thresholds: AlertThresholds) -> list[pl.DataFrame]:
+    out = []
+    for name, rule in _RULES.items():
+        threshold = getattr(thresholds, rule.quantity)
+        out.append(
+            studies.with_columns(value=rule.value)
+            .filter(pl.col("value") >= threshold)
+            .select(
+                "patient_id",
+                "study_instance_uid",
+                "room_id",
+                "study_date",
+                "value",
+                scope=pl.lit("study"),
+                rule=pl.lit(f"study_{name}"),
+                unit=pl.lit(rule.unit),
+                threshold=pl.lit(threshold),
+                window_study_uids=pl.concat_list(pl.col("study_instance_uid")),
+            )
+        )
+    return out
+
+
+def _patient_alerts(
+    window: pl.DataFrame, month: str, thresholds: AlertThresholds
+) -> list[pl.DataFrame]:
+    exposed = window.filter(pl.col("month") == month).select("patient_id").unique()
+    per_patient = (
+        window.filter(pl.col("patient_id").is_not_null())
+        .join(exposed, on="patient_id", how="semi")
+        .sort("study_date", "study_instance_uid")
+    )
+    start = month_start(month_window(month, thresholds.window_months)[0])
+    out = []
+    for name, rule in _RULES.items():
+        threshold = getattr(thresholds, rule.quantity)
+        out.append(
+            per_patient.group_by("patient_id")
+            .agg(
+                value=rule.value.sum(),
+                study_date=pl.col("study_date").max(),
+                window_study_count=pl.len(),
+                window_study_uids=pl.col("study_instance_uid"),
+            )
+            .filter(pl.col("value") >= threshold)
+            .with_columns(
+                scope=pl.lit("patient"),
+                rule=pl.lit(f"patient_window_{name}"),
+                unit=pl.lit(rule.unit),
+                threshold=pl.lit(threshold),
+                window_start_date=pl.lit(start),
+                window_end_date=pl.lit(month_end(month)),
+            )
+        )
+    return out
+
+
+def build_dose_alerts(
+    events: pl.DataFrame, accumulated: pl.DataFrame, month: str, thresholds: AlertThresholds
+) -> pl.DataFrame:
+    """``dose_alerts`` of ``month``: one row per study or patient and rule at or over its threshold.
+
+    ``events`` should hold at least the window's months (the whole table is fine).
+    """
+    studies = study_totals(events, accumulated)
+    window = studies.filter(pl.col("month").is_in(month_window(month, thresholds.window_months)))
+    frames = [
+        *_study_alerts(window.filter(pl.col("month") == month), thresholds),
+        *_patient_alerts(window, month, thresholds),
+    ]
+    out = (
+        pl.concat(frames, how="diagonal_relaxed")
+        .with_columns(month=pl.lit(month))
+        .sort(
+            "scope",
+            "rule",
+            "value",
+            "patient_id",
+            "study_instance_uid",
+            descending=[True, False, True, False, False],
+            nulls_last=True,
+        )
+    )
+    return conform("dose_alerts", out)

@@ -1,0 +1,182 @@
+"""Checks on what the monthly audit reads, evaluated before it publishes anything.
+
+A unit read wrongly (dGy.cm2 taken as Gy.m2 is a factor 1e5), an event counted twice, or an image
+linked across studies would put wrong doses on patients' records and into signed audits: those
+checks block the audit. Reports whose own totals disagree with their events beyond the vendors'
+rounding are worth a look but are common in real archives: that check only warns (and the studies
+carry ``totals_mismatch``). Outcomes name event and report UIDs and file paths, never patients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from xrf_assets.core.audit.months import month_expr, month_window
+from xrf_assets.core.audit.report_totals import totals_consistency
+from xrf_assets.core.audit.study_dose import study_months
+
+# Physical bounds of one irradiation event. The largest real events (long DSA or rotational runs)
+# reach tens of Gy.cm2 and a few Gy at the reference point; 1000 Gy.cm2 (0.1 Gy.m2) or 20 Gy in one
+# event is beyond any system, while the usual unit mistakes (factors 1e4, 1e5) land far above.
+EVENT_DAP_MAX_GY_M2 = 0.1
+EVENT_DOSE_RP_MAX_GY = 20.0
+SAMPLE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    blocking: bool
+    description: str
+    failures: int = 0
+    sample: list[dict[str, object]] = field(default_factory=list)
+
+
+# Checks of the audit's inputs, name -> blocking: a failing blocking check stops the audit from
+# publishing. Checks not listed here run on the audit's output and only warn.
+INPUT_CHECKS: dict[str, bool] = {
+    "event_dose_within_physical_bounds": True,
+    "unique_event_uids": True,
+    "report_totals_match_events": False,
+    "links_within_study": True,
+}
+
+
+def _outcome(name: str, bad: pl.DataFrame, ok: str, problem: str) -> CheckOutcome:
+    failed = bad.height > 0
+    return CheckOutcome(
+        name=name,
+        passed=not failed,
+        blocking=INPUT_CHECKS.get(name, False),
+        description=problem.format(n=bad.height) if failed else ok,
+        failures=bad.height,
+        sample=bad.head(SAMPLE_SIZE).to_dicts(),
+    )
+
+
+def events_in_window(events: pl.DataFrame, month: str, window_months: int) -> pl.DataFrame:
+    """Events of the studies whose month lies in the window ending with ``month``."""
+    studies = study_months(events).filter(pl.col("month").is_in(month_window(month, window_months)))
+    return events.join(studies.select("study_instance_uid"), on="study_instance_uid", how="semi")
+
+
+def check_event_bounds(events: pl.DataFrame) -> CheckOutcome:
+    dap, dose = pl.col("dap_gy_m2"), pl.col("dose_rp_gy")
+    bad = events.filter(
+        (dap < 0) | (dap > EVENT_DAP_MAX_GY_M2) | (dose < 0) | (dose > EVENT_DOSE_RP_MAX_GY)
+    ).select(
+        "irradiation_event_uid", "report_sop_instance_uid", "source_path", "dap_gy_m2", "dose_rp_gy"
+    )
+    return _outcome(
+        "event_dose_within_physical_bounds",
+        bad,
+        f"every event has 0 <= DAP <= {EVENT_DAP_MAX_GY_M2} Gy.m2 and "
+        f"0 <= Dose (RP) <= {EVENT_DOSE_RP_MAX_GY} Gy",
+        "{n} events have a DAP or Dose (RP) outside physical bounds (a unit read wrongly?)",
+    )
+
+
+def check_unique_event_uids(events: pl.DataFrame) -> CheckOutcome:
+    bad = (
+        events.group_by("irradiation_event_uid")
+        .agg(copies=pl.len(), source_paths=pl.col("source_path").unique().sort())
+        .filter(pl.col("copies") > 1)
+        .sort("irradiation_event_uid")
+    )
+    return _outcome(
+        "unique_event_uids",
+        bad,
+        "every Irradiation Event UID (113769) appears once",
+        "{n} Irradiation Event UIDs appear more than once: their dose would be counted twice",
+    )
+
+
+def check_report_totals(events: pl.DataFrame, accumulated: pl.DataFrame) -> CheckOutcome:
+    reports = events.group_by("report_sop_instance_uid").agg(pl.col("source_path").first())
+    bad = (
+        totals_consistency(
+            events, accumulated.join(reports, on="report_sop_instance_uid", how="semi")
+        )
+        .filter(pl.col("flagged"))
+        .join(reports, on="report_sop_instance_uid")
+        .select(
+            "report_sop_instance_uid",
+            "acquisition_plane",
+            "source_path",
+            "dap_events_sum",
+            "dap_total_gy_m2",
+            "dose_rp_events_sum",
+            "dose_rp_total_gy",
+        )
+        .sort("report_sop_instance_uid", "acquisition_plane")
+    )
+    return _outcome(
+        "report_totals_match_events",
+        bad,
+        "every report's totals (TID 10002) match the sum of its events within rounding",
+        "{n} report totals differ from the sum of their events beyond rounding",
+    )
+
+
+def check_links_within_study(
+    events: pl.DataFrame, images: pl.DataFrame, links: pl.DataFrame
+) -> CheckOutcome:
+    bad = (
+        links.join(
+            events.select("irradiation_event_uid", event_study="study_instance_uid"),
+            on="irradiation_event_uid",
+        )
+        .join(
+            images.select("sop_instance_uid", image_study="study_instance_uid"),
+            on="sop_instance_uid",
+        )
+        .filter(pl.col("event_study") != pl.col("image_study"))
+        .select("irradiation_event_uid", "sop_instance_uid", "link_method")
+        .sort("irradiation_event_uid", "sop_instance_uid")
+    )
+    return _outcome(
+        "links_within_study",
+        bad,
+        "every image is linked only to events of its own study",
+        "{n} images are linked to an event of another study",
+    )
+
+
+def audit_input_checks(
+    events: pl.DataFrame,
+    accumulated: pl.DataFrame,
+    images: pl.DataFrame,
+    links: pl.DataFrame,
+    month: str,
+    window_months: int,
+) -> list[CheckOutcome]:
+    """All checks over what the audit of ``month`` reads (the rolling window's events)."""
+    scope = events_in_window(events, month, window_months)
+    return [
+        check_event_bounds(scope),
+        check_unique_event_uids(events),
+        check_report_totals(scope, accumulated),
+        check_links_within_study(scope, images, links),
+    ]
+
+
+def check_imaged_studies_reported(
+    images: pl.DataFrame, study_dose: pl.DataFrame, month: str
+) -> CheckOutcome:
+    """Studies of the month with images but no dose report are missing from the audit's totals."""
+    bad = (
+        images.filter(month_expr("study_date") == month)
+        .join(study_dose.select("study_instance_uid"), on="study_instance_uid", how="anti")
+        .group_by("study_instance_uid")
+        .agg(image_count=pl.len(), room_id=pl.col("room_id").drop_nulls().first())
+        .sort("study_instance_uid")
+    )
+    return _outcome(
+        "imaged_studies_have_dose_report",
+        bad,
+        "every study of the month with images has a dose report",
+        "{n} studies of the month have images but no dose report: their dose is not in the audit",
+    )

@@ -1,0 +1,228 @@
+"""One read per file, dispatched by SOP Class UID (0008,0016): what the file is and its rows.
+
+Runs in worker processes, so everything a file can do wrong ends here as a status and a reason
+(never an exception that would stop the run): unreadable -> rejected, an X-ray image or dose
+report that cannot be used -> rejected, any other DICOM object -> ignored. Reasons and issues name
+attributes and templates, never values: pydicom's warnings are kept with quoted values blanked,
+because a value may be a patient's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_file_meta_info
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.valuerep import VR
+
+from xrf_assets.core.dicom.read import read_header
+from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES, RDSR_SOP_CLASSES
+from xrf_assets.core.errors import ExtractionError
+from xrf_assets.core.extract.dose_reports import extract_report, is_dose_report
+from xrf_assets.core.extract.images import extract_image
+from xrf_assets.core.ingest.privacy import PrivacySettings
+from xrf_assets.core.ingest.rooms import RoomDirectory
+
+Rows = dict[str, list[dict[str, Any]]]
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_MAX_WARNINGS = 3
+_PREAMBLE = 132  # 128 bytes and "DICM"
+_VRS = frozenset(vr.value for vr in VR)
+# uncompressed transfer syntax -> data set encoded with explicit VR
+_VR_ENCODING: dict[str, bool] = {
+    ImplicitVRLittleEndian: False,
+    ExplicitVRLittleEndian: True,
+    ExplicitVRBigEndian: True,
+}
+
+
+@dataclass(frozen=True)
+class ReaderContext:
+    """What every worker needs; sent once per worker process."""
+
+    root: Path
+    rooms: RoomDirectory
+    privacy: PrivacySettings
+
+
+@dataclass
+class FileOutcome:
+    """The dicom_files facts of one file and the rows it gives (privacy already applied)."""
+
+    path: str
+    kind: str = "unknown"
+    status: str = "rejected"
+    reason: str | None = None
+    issues: list[str] = field(default_factory=list)
+    header: dict[str, str | None] = field(default_factory=dict)
+    rows: Rows = field(default_factory=dict)
+
+
+# dicom_files column -> header keyword
+_HEADER = {
+    "sop_instance_uid": "SOPInstanceUID",
+    "sop_class_uid": "SOPClassUID",
+    "modality": "Modality",
+    "study_instance_uid": "StudyInstanceUID",
+}
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    text = str(value).strip("\0 ") if value is not None else ""
+    return text or None
+
+
+def _header(ds: Dataset) -> dict[str, str | None]:
+    header = {column: _text(ds, keyword) for column, keyword in _HEADER.items()}
+    meta = getattr(ds, "file_meta", None)
+    header["transfer_syntax_uid"] = _text(meta, "TransferSyntaxUID") if meta is not None else None
+    return header
+
+
+def _image_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str]]:
+    problems: list[str] = []
+    row = extract_image(ds, path, ctx.rooms, problems)
+    return {"images": [ctx.privacy.apply(row)]}, problems
+
+
+def _report_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str]]:
+    extract = extract_report(ds, path, ctx.rooms)
+    rows: Rows = {
+        "irradiation_events": [ctx.privacy.apply(r) for r in extract.events],
+        "accumulated_dose": [{**r, "source_path": path} for r in extract.accumulated],
+        "event_image_refs": [{**r, "source_path": path} for r in extract.refs],
+    }
+    return rows, list(extract.issues)
+
+
+# kind -> (does the dataset belong to it, extractor); first match wins
+_KINDS: tuple[
+    tuple[
+        str,
+        Callable[[Dataset], bool],
+        Callable[[Dataset, str, ReaderContext], tuple[Rows, list[str]]],
+    ],
+    ...,
+] = (
+    ("image", lambda ds: _text(ds, "SOPClassUID") in IMAGE_SOP_CLASSES, _image_rows),
+    ("dose_report", is_dose_report, _report_rows),
+)
+
+
+def _classify(ds: Dataset, out: FileOutcome, ctx: ReaderContext) -> None:
+    out.header = _header(ds)
+    sop_class = out.header["sop_class_uid"]
+    if sop_class is None:
+        out.reason = "SOP Class UID (0008,0016) missing: the object cannot be identified"
+        return
+    for kind, belongs, extract in _KINDS:
+        if belongs(ds):
+            out.kind = kind
+            if out.header["sop_instance_uid"] is None:
+                out.reason = "SOP Instance UID (0008,0018) missing"
+                return
+            out.rows, issues = extract(ds, out.path, ctx)
+            out.issues.extend(issues)
+            out.status = "ok"
+            return
+    out.kind, out.status = "other", "ignored"
+    name = UID(sop_class).name
+    out.reason = f"SOP Class {sop_class} ({name}) is not an X-ray image or dose report"
+
+
+# SOP class -> kind, for a file whose header is unreadable but whose File Meta Information says
+# what it was meant to be: the physicist learns that an image or a dose report was lost.
+_KIND_BY_CLASS = {uid: "image" for uid in IMAGE_SOP_CLASSES} | {
+    uid: "dose_report" for uid in RDSR_SOP_CLASSES
+}
+
+
+def _identify_from_meta(out: FileOutcome, path: Path) -> None:
+    """Kind and UIDs from the File Meta Information (0002,xxxx) alone, where it is readable; and
+    a wrong Transfer Syntax UID named as the cause, where it is one."""
+    meta = read_file_meta_info(path)  # raises when the meta group is damaged too
+    sop_class = _text(meta, "MediaStorageSOPClassUID")
+    syntax = _text(meta, "TransferSyntaxUID")
+    out.kind = _KIND_BY_CLASS.get(sop_class or "", "unknown")
+    out.header = {
+        "sop_instance_uid": _text(meta, "MediaStorageSOPInstanceUID"),
+        "sop_class_uid": sop_class,
+        "transfer_syntax_uid": syntax,
+    }
+    group_length = meta.get("FileMetaInformationGroupLength")
+    if syntax is None or group_length is None or syntax not in _VR_ENCODING:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(_PREAMBLE + 12 + int(group_length))
+        first = fh.read(6)
+    explicit = len(first) == 6 and first[4:6].decode("latin-1") in _VRS
+    if explicit != _VR_ENCODING[syntax]:
+        said, found = ("explicit", "implicit") if _VR_ENCODING[syntax] else ("implicit", "explicit")
+        out.reason = (
+            f"wrong Transfer Syntax UID (0002,0010): it says {said} VR, the data set is "
+            f"encoded {found} VR ({out.reason})"
+        )
+
+
+def _unexpected(exc: Exception) -> str:
+    """Type and place of an error nobody anticipated, without its message (it may hold values)."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return (
+        f"unexpected {type(exc).__name__} in {Path(frame.filename).name}:{frame.lineno} "
+        f"({frame.name}); the file is kept out of the tables, please report it"
+    )
+
+
+# exception type -> reason for failures that are the file's fault, not a bug
+_FAILURES: dict[type[BaseException], Callable[[BaseException], str]] = {
+    ExtractionError: str,
+    RecursionError: lambda e: "sequences nested too deeply to read",
+    MemoryError: lambda e: "header too large to read in memory",
+    OSError: lambda e: f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})",
+}
+
+
+@contextlib.contextmanager
+def _pydicom_logger_off() -> Iterator[None]:
+    """pydicom logs every warning it raises, values included ("Invalid value for VR DA:
+    '1960-01-02'"): a birth date in the log. The warnings are kept, blanked, as issues instead."""
+    logger = logging.getLogger("pydicom")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def read_one(ctx: ReaderContext, path: str) -> FileOutcome:
+    """Read the header of ``root/path`` once and classify it; never raises for a bad file."""
+    out = FileOutcome(path)
+    with warnings.catch_warnings(record=True) as caught, _pydicom_logger_off():
+        warnings.simplefilter("always")
+        try:
+            if (ctx.root / path).stat().st_size == 0:
+                raise ExtractionError("empty file (0 bytes)")
+            _classify(read_header(ctx.root / path), out, ctx)
+        except Exception as exc:
+            failure = next((f for t, f in _FAILURES.items() if isinstance(exc, t)), None)
+            out.status, out.rows = "rejected", {}
+            out.reason = failure(exc) if failure else _unexpected(exc)
+            if not out.header:
+                with contextlib.suppress(Exception):  # a second look, never a new failure
+                    _identify_from_meta(out, ctx.root / path)
+    notes = dict.fromkeys(_QUOTED.sub("'…'", str(w.message)) for w in caught)
+    out.issues.extend(f"pydicom: {n}" for n in list(notes)[:_MAX_WARNINGS])
+    if len(notes) > _MAX_WARNINGS:
+        out.issues.append(f"pydicom: {len(notes) - _MAX_WARNINGS} more warnings")
+    return out

@@ -1,0 +1,234 @@
+"""The ingest stage: new and changed files read once, staged, and the ingest tables published.
+
+A run (1) walks the input tree, (2) compares it with the staging state by path, size and
+modification time, (3) reads only new or changed files (all with ``full_rebuild``) in a process
+pool, staging each batch as it completes, (4) marks vanished files missing, and (5) publishes
+dicom_files, images, irradiation_events, accumulated_dose and event_image_refs from the whole
+staging. Killed at any point, a run leaves every table as before or after it, and the next run
+picks up from the last staged batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from xrf_assets.core.ingest.discovery import Discovery, FoundFile, discover
+from xrf_assets.core.ingest.pool import read_batches
+from xrf_assets.core.ingest.privacy import PrivacySettings
+from xrf_assets.core.ingest.publish import publish
+from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
+from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.staging import ROW_TABLES, StagingArea, files_schema, staged_frame
+from xrf_assets.core.store import TableStore
+
+TABLES: tuple[str, ...] = ("dicom_files", *ROW_TABLES)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    input_dir: Path
+    rooms: RoomDirectory
+    privacy: PrivacySettings
+    workers: int | None = None  # None: os.cpu_count(); 1: read inline
+    batch_size: int = 1000  # files per staged batch: bounds memory and the work a crash loses
+    full_rebuild: bool = False  # read every present file again
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    input_dir: str
+    output_dir: str
+    privacy: str
+    full_rebuild: bool
+    files_seen: int
+    files_read: int  # DICOM headers read by this run: 0 when nothing changed
+    files_unchanged: int
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+class IngestError(ValueError):
+    """The run cannot start (bad folders); nothing was read or written."""
+
+
+def _check_folders(input_dir: Path, output_dir: Path) -> None:
+    if not input_dir.is_dir():
+        raise IngestError(f"input folder {input_dir} does not exist or is not a folder")
+    if output_dir.resolve().is_relative_to(input_dir.resolve()):
+        raise IngestError(
+            f"output folder {output_dir} is inside the input folder {input_dir}: the input "
+            "tree is never written to; choose an output folder elsewhere"
+        )
+
+
+def _mtime(ns: pl.Expr) -> pl.Expr:
+    return pl.from_epoch(ns // 1000, time_unit="us").dt.replace_time_zone("UTC")
+
+
+def _file_rows(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
+    """Staged file rows; ``mtime`` is derived from ``mtime_ns`` so the two never disagree."""
+    df = pl.DataFrame(list(rows), schema=files_schema(), strict=False)
+    return df.with_columns(_mtime(pl.col("mtime_ns")).alias("mtime"))
+
+
+def _outcome_row(outcome: FileOutcome, found: FoundFile) -> dict[str, Any]:
+    return {
+        "path": outcome.path,
+        "size_bytes": found.size_bytes,
+        "mtime_ns": found.mtime_ns,
+        **outcome.header,
+        "kind": outcome.kind,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "issues": "; ".join(outcome.issues) or None,
+        "present": True,
+    }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    to_read: list[FoundFile]
+    markers: pl.DataFrame  # file rows that change without a read (missing, back, unreadable)
+    unchanged: int
+
+
+def _plan(found: Discovery, state: pl.DataFrame, full_rebuild: bool) -> _Plan:
+    """Compare the walk with the staged file rows: what to read and what to mark."""
+    known = {r["path"]: r for r in state.iter_rows(named=True)}
+    to_read, markers, unchanged = [], [], 0
+    for f in found.files:
+        old = known.get(f.path)
+        if (
+            full_rebuild
+            or old is None
+            or (old["size_bytes"], old["mtime_ns"]) != (f.size_bytes, f.mtime_ns)
+        ):
+            to_read.append(f)
+        elif old["present"]:
+            unchanged += 1
+        else:
+            markers.append({**old, "present": True})  # back, unchanged: its rows are staged
+    for u in found.unreadable:
+        old = known.get(u.path)
+        row = {
+            "path": u.path,
+            "size_bytes": u.size_bytes,
+            "mtime_ns": u.mtime_ns,
+            "kind": "unknown",
+            "status": u.status,
+            "reason": u.reason,
+            "present": True,
+        }
+        if old is None or any(old[k] != v for k, v in row.items()):
+            markers.append(row)
+        else:
+            unchanged += 1
+    seen = found.paths
+    markers += [{**r, "present": False} for p, r in known.items() if r["present"] and p not in seen]
+    return _Plan(to_read, _file_rows(markers), unchanged)
+
+
+def _log_outcome(log: logging.Logger, o: FileOutcome) -> None:
+    if o.status == "rejected":
+        log.warning("rejected %s: %s", o.path, o.reason)
+    elif o.status == "ignored":
+        log.info("ignored %s: %s", o.path, o.reason)
+    for issue in o.issues:
+        log.info("issue in %s: %s", o.path, issue)
+
+
+def _log_markers(log: logging.Logger, markers: pl.DataFrame) -> None:
+    """Files gone since the last run, and entries of the walk that cannot be read as files."""
+    for row in markers.iter_rows(named=True):
+        if not row["present"]:
+            log.warning("missing %s: no longer under the input root", row["path"])
+        elif row["data_seg"] is None:
+            log.warning("%s %s: %s", row["status"], row["path"], row["reason"])
+
+
+def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataFrame) -> None:
+    """Duplicates and superseded reports, when a file first gets that status (a later file or
+    report can change the status of one read in an earlier run)."""
+    was = before.select("path", pl.col("status").alias("was"))
+    new = files.join(was, on="path", how="left").filter(
+        pl.col("status").is_in(["duplicate", "superseded"])
+        & pl.col("was").ne_missing(pl.col("status"))
+    )
+    for row in new.iter_rows(named=True):
+        log.info("%s %s: %s", row["status"], row["path"], row["reason"])
+
+
+def _stage_batch(
+    area: StagingArea, outcomes: list[FileOutcome], found: dict[str, FoundFile], log: logging.Logger
+) -> None:
+    for o in outcomes:
+        _log_outcome(log, o)
+    files = _file_rows(_outcome_row(o, found[o.path]) for o in outcomes)
+    rows = {
+        t: staged_frame(t, [r for o in outcomes for r in o.rows.get(t, ())]) for t in ROW_TABLES
+    }
+    area.append(files, rows)
+
+
+def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger) -> IngestSummary:
+    """Read what changed under ``settings.input_dir`` and publish the ingest tables to ``store``."""
+    input_dir = Path(settings.input_dir)
+    _check_folders(input_dir, store.root)
+    privacy = settings.privacy
+    log.info("ingest %s -> %s; privacy: %s", input_dir, store.root, privacy.description)
+    area = StagingArea(store.root, privacy.fingerprint)
+    with area.open(reset_on_mismatch=settings.full_rebuild) as staging:
+        if staging.was_reset:
+            log.warning("privacy settings changed: staging discarded, every file is read again")
+        found = discover(input_dir)
+        plan = _plan(found, staging.files(), settings.full_rebuild)
+        if plan.markers.height:
+            _log_markers(log, plan.markers)
+            staging.append(plan.markers)
+        log.info(
+            "%d files found, %d to read, %d unchanged",
+            len(found.files) + len(found.unreadable),
+            len(plan.to_read),
+            plan.unchanged,
+        )
+        by_path = {f.path: f for f in plan.to_read}
+        ctx = ReaderContext(input_dir, settings.rooms, privacy)
+        workers = settings.workers or os.cpu_count() or 1
+        paths = [f.path for f in plan.to_read]
+        for outcomes in read_batches(ctx, paths, workers, settings.batch_size):
+            _stage_batch(staging, outcomes, by_path, log)
+        staging.compact()
+        tables = publish(staging.load(), settings.rooms)
+        _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
+        written = {t: store.write(t, tables[t]) for t in TABLES}
+    files = tables["dicom_files"]
+    summary = IngestSummary(
+        input_dir=str(input_dir),
+        output_dir=str(store.root),
+        privacy=privacy.description,
+        full_rebuild=settings.full_rebuild,
+        files_seen=len(found.files) + len(found.unreadable),
+        files_read=len(paths),
+        files_unchanged=plan.unchanged,
+        by_status=dict(Counter(files.get_column("status").to_list())),
+        by_kind=dict(Counter(files.get_column("kind").to_list())),
+        rows={t: w.rows for t, w in written.items()},
+        paths={t: str(w.path) for t, w in written.items()},
+    )
+    log.info(
+        "ingest done: %d read, %d unchanged, statuses %s",
+        summary.files_read,
+        summary.files_unchanged,
+        summary.by_status,
+    )
+    return summary

@@ -1,0 +1,304 @@
+"""Which irradiation event produced which image (issue #5), and how that is known.
+
+Methods, most trusted first (``shared/docs/dicom-dose-reference.md`` section 4):
+
+1. ``image_event_uid``: the image's Irradiation Event UID (0008,3010) names the event (TID 10003,
+   113769). An image naming two events (biplane) links to both. Only events present in the
+   events table count; an image naming an unknown event is counted, not linked by that name.
+2. ``report_reference``: the event's Acquired Image (113795) items name the image's SOP Instance
+   UID. Where the image's own (0008,3010) names a known event and the report disagrees, the image
+   keeps its method 1 links and the disagreement is counted as a conflict.
+3. ``time_window``: images left over are compared with the events of the same study and room and,
+   where known, the same plane. The plane of an image is known when its series' siblings are
+   already linked (methods 1 and 2) to events of one biplane plane only; otherwise every plane is a
+   candidate and simultaneous biplane events end as ``ambiguous``. The clock-corrected image time
+   must fall inside [start, start + duration] widened by the tolerance; where two windows fit and
+   the better is not better by the ambiguity margin, the image is ``ambiguous``, not linked.
+
+Fluoroscopy events are candidates like any other: they usually store no image, but a last-image-
+hold image is real and belongs to them. Excluding them would hand such an image to a neighbouring
+acquisition whose widened window touches it: a wrong link. Kept, the fluoroscopy window competes
+and the ambiguity rule decides. (They do not vote in the time-pattern clock estimate, though.)
+
+Clock offsets are estimated per room (and per day) by ``clock.py`` and applied before the window;
+where the offset is known to be non-zero but cannot be fixed, images are left ``clock_unresolved``
+rather than compared at 0 s. Times are compared as ``link_times.py`` describes (UTC only when both
+sides give an offset; local times otherwise, counted in the metadata where only one side does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from xrf_assets.core.linking import clock
+from xrf_assets.core.linking.times import (
+    prepare_events,
+    prepare_images,
+    utc_spread_s,
+    window_pairs,
+    with_pair_times,
+)
+from xrf_assets.core.linking.window import classify_leftovers
+from xrf_assets.core.store import validate
+
+METHODS = ("image_event_uid", "report_reference", "time_window")
+REASONS = (
+    "no_dose_report",
+    "no_candidate_event",
+    "no_time",
+    "clock_unresolved",
+    "ambiguous",
+    "outside_window",
+)
+_PAIR = ["irradiation_event_uid", "sop_instance_uid"]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Knobs of the linker; the defaults assume a clock offset estimated from linked pairs.
+
+    tolerance_s: the event window is widened by this much on each side. 2 s covers TM values
+        truncated to whole seconds on either side plus the rest of the clock estimate's error; a
+        room whose offset is unknown misses its images (``outside_window``) rather than linking
+        them to a neighbour.
+    ambiguity_margin_s: the best window must beat the second by this many seconds (distance of the
+        corrected image time to each window) to be linked. 1 s is the timing error of a whole-
+        second TM: two windows closer than that cannot be told apart.
+    min_pairs_for_offset: an offset is taken only where at least this many images agree on it, so a
+        single wrong pair cannot set a room's clock.
+    per_day_offsets: estimate per (room, day) first, as device clocks drift and are reset.
+    offset_slack_s: each pair's image time may sit this far outside its event window when the
+        offset is estimated (whole-second TM truncation).
+    max_clock_offset_s: the time-pattern estimate searches offsets within +-this; real devices
+        drift by seconds to minutes.
+    estimate_from_time_pattern: for rooms with no pair known by UID, estimate the offset from the
+        alignment of image times with event windows (see ``clock.pattern_offsets``).
+    pattern_peak_ratio, pattern_max_peak_width_s, pattern_min_image_fraction: when a time-pattern
+        peak counts as unique: offsets scoring 80 % of the best must lie within 10 s of each other
+        (about one cine run: the main lobe; two peaks a rhythm of events apart are refused), and
+        half the images must fall into a window at the chosen offset.
+    angle_tolerance_deg: where the clock cannot separate two windows, positioner angles that
+        agree within this (header and SR both send tenths of a degree) single out the event;
+        the two planes of a biplane system differ by tens of degrees.
+    """
+
+    tolerance_s: float = 2.0
+    ambiguity_margin_s: float = 1.0
+    min_pairs_for_offset: int = 5
+    per_day_offsets: bool = True
+    offset_slack_s: float = 1.0
+    max_clock_offset_s: float = 300.0
+    estimate_from_time_pattern: bool = True
+    pattern_peak_ratio: float = 0.8
+    pattern_max_peak_width_s: float = 10.0
+    pattern_min_image_fraction: float = 0.5
+    angle_tolerance_deg: float = 1.0
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """``links`` and ``unlinked`` are contract frames; ``clock_offsets`` has one row per (room_id,
+    day) with images: source, pairs, supporting_images, offset_s, uncertainty_s."""
+
+    links: pl.DataFrame
+    unlinked: pl.DataFrame
+    clock_offsets: pl.DataFrame
+    conflicts: int
+    conflict_images: pl.DataFrame  # sop_instance_uid, image_event_uids, report_event_uids
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _uid_links(
+    images: pl.DataFrame, events: pl.DataFrame, refs: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Methods 1 and 2: the links, the conflicting images, and counts of unusable names."""
+    known = events.select("irradiation_event_uid")
+    named = (
+        images.select("sop_instance_uid", irradiation_event_uid="irradiation_event_uids")
+        .explode("irradiation_event_uid", empty_as_null=False)
+        .unique()
+    )
+    by_image = named.join(known, on="irradiation_event_uid").with_columns(
+        link_method=pl.lit("image_event_uid")
+    )
+    unknown_named = named.join(known, on="irradiation_event_uid", how="anti")
+    referenced = (
+        refs.filter(pl.col("referenced_sop_instance_uid").is_not_null())
+        .select("irradiation_event_uid", sop_instance_uid="referenced_sop_instance_uid")
+        .unique()
+    )
+    usable = referenced.join(known, on="irradiation_event_uid").join(
+        images.select("sop_instance_uid"), on="sop_instance_uid"
+    )
+    by_report = usable.with_columns(link_method=pl.lit("report_reference"))
+    disagree = by_report.join(by_image, on=_PAIR, how="anti").join(
+        by_image.select("sop_instance_uid").unique(), on="sop_instance_uid"
+    )
+    conflict_images = (
+        disagree.select("sop_instance_uid")
+        .unique()
+        .join(
+            by_image.group_by("sop_instance_uid").agg(
+                image_event_uids=pl.col("irradiation_event_uid").sort()
+            ),
+            on="sop_instance_uid",
+        )
+        .join(
+            by_report.group_by("sop_instance_uid").agg(
+                report_event_uids=pl.col("irradiation_event_uid").sort()
+            ),
+            on="sop_instance_uid",
+        )
+        .sort("sop_instance_uid")
+    )
+    links = pl.concat(
+        [
+            by_image.select(*_PAIR, "link_method"),
+            by_report.join(by_image, on="sop_instance_uid", how="anti").select(
+                *_PAIR, "link_method"
+            ),
+        ]
+    )
+    counts = {
+        "images_naming_unknown_events": unknown_named.get_column("sop_instance_uid").n_unique(),
+        "references_to_unknown_events": referenced.join(
+            known, on="irradiation_event_uid", how="anti"
+        ).height,
+        "references_without_image": referenced.join(known, on="irradiation_event_uid")
+        .join(images.select("sop_instance_uid"), on="sop_instance_uid", how="anti")
+        .height,
+    }
+    return links, conflict_images, counts
+
+
+def _series_planes(uid_links: pl.DataFrame, img: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
+    """series_instance_uid -> plane, where the series' linked images name events of one biplane
+    plane only (113764 Plane A or Plane B)."""
+    return (
+        uid_links.join(img.select("sop_instance_uid", "series_instance_uid"), on="sop_instance_uid")
+        .join(ev.select("irradiation_event_uid", "plane"), on="irradiation_event_uid")
+        .filter(
+            pl.col("series_instance_uid").is_not_null(),
+            pl.col("plane").is_in(["plane_a", "plane_b"]),
+        )
+        .group_by("series_instance_uid")
+        .agg(pl.col("plane").unique())
+        .filter(pl.col("plane").list.len() == 1)
+        .select("series_instance_uid", img_plane=pl.col("plane").list.first())
+    )
+
+
+def _offsets(
+    uid_pairs: pl.DataFrame,
+    leftover: pl.DataFrame,
+    img: pl.DataFrame,
+    ev: pl.DataFrame,
+    s: LinkSettings,
+) -> pl.DataFrame:
+    """Resolved clock offset per (room_id, day) of every image with a room and a time.
+
+    Trust order: UID pairs of the day, then of the room (clocks drift: a day's own pairs first);
+    then the time pattern of the room, then of the day (a room's pattern pools all its days and is
+    far less likely to lock onto a chance alignment than one day's few images; a day's own
+    pattern serves where the room's peak is blurred, e.g. by a clock reset). Where no estimate is
+    taken but a pattern analysis shows that 0 s does not fit, the offset is ``unresolved``.
+    """
+    room, day = ["room_id"], ["room_id", "day"]
+    uid_scopes = [("day", day), ("room", room)] if s.per_day_offsets else [("room", room)]
+    sources = [
+        (
+            f"uid_pairs_{scope}",
+            clock.uid_offsets(uid_pairs, keys, s.offset_slack_s, s.min_pairs_for_offset),
+            keys,
+        )
+        for scope, keys in uid_scopes
+    ]
+    contradicted = []
+    need = leftover.join(sources[-1][1].select("room_id"), on="room_id", how="anti")
+    if s.estimate_from_time_pattern and need.height:
+        # Stored images come from acquisitions; fluoroscopy usually precedes them by a similar
+        # lead each time, which would give "true offset + lead" a second peak. Only events that
+        # are not fluoroscopy (113721) vote; a last-image-hold image simply does not vote.
+        voters = ev.filter(pl.col("event_type").ne_missing("fluoroscopy"))
+        widen = s.max_clock_offset_s + s.offset_slack_s + utc_spread_s(need, voters)
+        pairs = with_pair_times(window_pairs(need, voters, "img_t_s", widen))
+        for scope, keys in reversed(uid_scopes):
+            found = clock.pattern_offsets(
+                pairs,
+                keys,
+                slack_s=s.offset_slack_s,
+                max_offset_s=s.max_clock_offset_s,
+                min_pairs=s.min_pairs_for_offset,
+                peak_ratio=s.pattern_peak_ratio,
+                max_peak_width_s=s.pattern_max_peak_width_s,
+                min_image_fraction=s.pattern_min_image_fraction,
+            )
+            sources.append((f"time_pattern_{scope}", found.filter("accepted"), keys))
+            refused = found.filter(~pl.col("accepted"), "enough", ~pl.col("zero_plausible"))
+            contradicted.append((refused, keys))
+    return clock.resolve_offsets(img.drop_nulls(["room_id", "day"]), sources, contradicted)
+
+
+def link_images(
+    images: pl.DataFrame,
+    events: pl.DataFrame,
+    refs: pl.DataFrame,
+    settings: LinkSettings | None = None,
+) -> LinkResult:
+    """Link `images` rows to `irradiation_events` rows, using `event_image_refs` (113795).
+
+    Returns `event_image_links` and `unlinked_images` contract frames (validated), the clock
+    offsets used and the counts the asset shows.
+    """
+    s = settings or LinkSettings()
+    img = prepare_images(images)
+    ev = prepare_events(events)
+    uid_links, conflict_images, counts = _uid_links(images, events, refs)
+
+    uid_pairs = with_pair_times(
+        uid_links.join(img, on="sop_instance_uid").join(ev, on="irradiation_event_uid")
+    )
+    leftover = img.join(uid_links, on="sop_instance_uid", how="anti")
+    offsets = _offsets(uid_pairs, leftover, img, ev, s)
+    leftover = leftover.join(
+        _series_planes(uid_links, img, ev), on="series_instance_uid", how="left"
+    )
+    window_links, unlinked = classify_leftovers(leftover, ev, offsets, s)
+
+    uid_rows = uid_pairs.join(
+        offsets.select("room_id", "day", "source", "offset_s"), on=["room_id", "day"], how="left"
+    ).with_columns(
+        clock_offset_s=pl.col("offset_s").fill_null(0.0),
+        source=pl.col("source").fill_null("none"),
+        decided_by=pl.lit(None, pl.String),
+    )
+    links = pl.concat([_link_rows(uid_rows), _link_rows(window_links)]).sort(_PAIR[::-1])
+    mixed = pl.concat([uid_rows.select("mixed_utc"), window_links.select("mixed_utc")])
+    counts["links_compared_local_mixed_utc"] = int(mixed.get_column("mixed_utc").sum())
+    counts["images"] = images.height
+    counts["images_linked"] = links.get_column("sop_instance_uid").n_unique()
+    return LinkResult(
+        links=validate("event_image_links", links),
+        unlinked=validate("unlinked_images", unlinked),
+        clock_offsets=offsets,
+        conflicts=conflict_images.height,
+        conflict_images=conflict_images,
+        counts={k: int(v) for k, v in counts.items()},
+    )
+
+
+def _link_rows(pairs: pl.DataFrame) -> pl.DataFrame:
+    """`event_image_links` columns from pairs carrying diff_s, clock_offset_s, source and
+    decided_by; the clock fields stay null where a side has no time (nothing was compared)."""
+    timed = pl.col("diff_s").is_not_null()
+    return pairs.select(
+        *_PAIR,
+        "link_method",
+        time_offset_s=pl.col("diff_s") - pl.col("clock_offset_s"),
+        clock_offset_s=pl.when(timed).then(pl.col("clock_offset_s")),
+        clock_offset_source=pl.when(timed).then(pl.col("source")),
+        utc_compared=pl.when(timed).then(pl.col("utc_compared")),
+        decided_by="decided_by",
+    )

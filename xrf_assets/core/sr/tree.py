@@ -1,0 +1,272 @@
+"""Generic helpers over an SR content tree (PS3.3 C.17.3): find items by concept code, read values.
+
+Items are matched on (CodeValue, CodingSchemeDesignator), never on CodeMeaning, with legacy SRT
+codes mapped to SCT as pydicom's ``Code`` equality does (``Code.__hash__`` does not, so the index
+keys are normalised here). Reading is lenient, because real reports are not always conformant: a
+value is read from whichever value attribute is present (GE sends UIDs as TEXT), a missing
+RelationshipType is accepted, a duplicate item where one is expected is noted in ``issues`` and the
+first one used, and a sequence that does not parse is noted and read as empty. Each container
+indexes its children once, so a template reader costs one pass over the items it reads; values
+are decoded by ``sr_items`` only when asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from statistics import fmean
+
+from pydicom.dataset import Dataset
+from pydicom.sr._snomed_dict import mapping as _SNOMED
+from pydicom.sr.coding import Code
+
+from xrf_assets.core.dicom.values import parse_dt
+from xrf_assets.core.sr import items as sr_items
+from xrf_assets.core.sr.items import Item, MalformedSequence
+
+CodeKey = tuple[str, str]
+
+_SRT_TO_SCT: dict[str, str] = _SNOMED["SRT"]
+
+# attribute tags of content items (PS3.3 C.17.3, C.18)
+CONTENT_SEQUENCE = 0x0040A730
+CONCEPT_NAME_CODE_SEQUENCE = 0x0040A043
+CONCEPT_CODE_SEQUENCE = 0x0040A168
+MEASURED_VALUE_SEQUENCE = 0x0040A300
+MEASUREMENT_UNITS_CODE_SEQUENCE = 0x004008EA
+NUMERIC_VALUE = 0x0040A30A
+FLOATING_POINT_VALUE = 0x0040A161
+TEXT_VALUE = 0x0040A160
+UID = 0x0040A124
+DATE_TIME = 0x0040A120
+REFERENCED_SOP_SEQUENCE = 0x00081199
+REFERENCED_SOP_CLASS_UID = 0x00081150
+REFERENCED_SOP_INSTANCE_UID = 0x00081155
+CODE_VALUE = 0x00080100
+CODING_SCHEME_DESIGNATOR = 0x00080102
+CODE_MEANING = 0x00080104
+LONG_CODE_VALUE = 0x00080119
+
+
+def code_key(value: str, scheme: str) -> CodeKey:
+    """(value, scheme) with SRT mapped to SCT, so that equal codes have equal keys."""
+    value = value.strip()
+    scheme = scheme.strip()
+    if scheme == "SRT" and value in _SRT_TO_SCT:
+        return _SRT_TO_SCT[value], "SCT"
+    return value, scheme
+
+
+def key_of(code: Code) -> CodeKey:
+    return code_key(code.value, code.scheme_designator)
+
+
+def _code_item_key(item: Item, encodings: list[str]) -> CodeKey:
+    value = sr_items.text(item, CODE_VALUE, encodings) or sr_items.text(
+        item, LONG_CODE_VALUE, encodings
+    )
+    return code_key(value or "", sr_items.text(item, CODING_SCHEME_DESIGNATOR, encodings) or "")
+
+
+def _code_item(item: Item, encodings: list[str]) -> Code:
+    value, scheme = _code_item_key(item, encodings)
+    return Code(value, scheme, sr_items.text(item, CODE_MEANING, encodings) or "")
+
+
+def concept_of(ds: Dataset) -> Code | None:
+    """Concept Name (0040,A043) of a dataset (e.g. the report root), or None if it has none."""
+    seq = sr_items.sequence(ds, CONCEPT_NAME_CODE_SEQUENCE)
+    return _code_item(seq[0], sr_items.encodings_of(ds)) if seq else None
+
+
+@dataclass(frozen=True, slots=True)
+class NumValue:
+    """A NUM item's value: several numbers where a vendor sends a per-pulse array."""
+
+    values: tuple[float, ...]
+    unit: str
+
+    @property
+    def is_array(self) -> bool:
+        return len(self.values) > 1
+
+    def summary(self) -> tuple[float, float | None, float | None]:
+        """(mean of the non-zero values, smallest non-zero, largest) for per-pulse arrays.
+
+        A single value gives (value, None, None): min and max describe per-pulse arrays only. An
+        array of zeros gives (0.0, None, 0.0).
+        """
+        if not self.is_array:
+            return self.values[0], None, None
+        nonzero = [v for v in self.values if v != 0]
+        if not nonzero:
+            return 0.0, None, max(self.values)
+        return fmean(nonzero), min(nonzero), max(self.values)
+
+
+class ContentNode:
+    """One content item, with its children indexed by concept once, on first use.
+
+    ``path`` names the item by concept codes and position ("113706[3]/113733") for messages;
+    ``issues`` is the list of the whole report, shared by all nodes of its tree, as are the
+    report's character set ``encodings``.
+    """
+
+    __slots__ = ("_index", "encodings", "issues", "item", "path")
+
+    def __init__(
+        self, item: Item, issues: list[str], path: str = "", encodings: list[str] | None = None
+    ) -> None:
+        self.item = item
+        self.issues = issues
+        self.path = path
+        if encodings is None:
+            encodings = sr_items.encodings_of(item) if isinstance(item, Dataset) else []
+        self.encodings = encodings
+        self._index: dict[CodeKey, list[Item]] | None = None
+
+    def _sequence(self, tag: int) -> list[Item]:
+        try:
+            return sr_items.sequence(self.item, tag)
+        except MalformedSequence as exc:
+            self.issues.append(
+                f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
+                f"cannot be read ({exc}); read as empty"
+            )
+            return []
+
+    def _text(self, tag: int) -> str | None:
+        return sr_items.text(self.item, tag, self.encodings)
+
+    def _children(self) -> dict[CodeKey, list[Item]]:
+        if self._index is None:
+            index: dict[CodeKey, list[Item]] = {}
+            for child in self._sequence(CONTENT_SEQUENCE):
+                names = sr_items.sequence(child, CONCEPT_NAME_CODE_SEQUENCE)
+                if names:
+                    index.setdefault(_code_item_key(names[0], self.encodings), []).append(child)
+            self._index = index
+        return self._index
+
+    def _node(self, item: Item, path: str) -> ContentNode:
+        return ContentNode(item, self.issues, path, self.encodings)
+
+    def _child_path(self, code: Code, n: int | None = None) -> str:
+        name = code.value if n is None else f"{code.value}[{n}]"
+        return f"{self.path}/{name}" if self.path else name
+
+    def all(self, *codes: Code) -> list[ContentNode]:
+        """Every child whose concept is one of ``codes`` (e.g. the 113706 events), in order."""
+        index = self._children()
+        out: list[ContentNode] = []
+        for code in codes:
+            for n, child in enumerate(index.get(key_of(code), ()), start=1):
+                out.append(self._node(child, self._child_path(code, n)))
+        return out
+
+    def has(self, code: Code) -> bool:
+        return key_of(code) in self._children()
+
+    def first(self, *codes: Code) -> ContentNode | None:
+        """The child with the first of ``codes`` present (current before retired codes).
+
+        More than one such child where the template allows one is noted and the first used.
+        """
+        index = self._children()
+        for code in codes:
+            found = index.get(key_of(code))
+            if found:
+                if len(found) > 1:
+                    self.issues.append(
+                        f"{self._child_path(code)}: {len(found)} items where one is expected; "
+                        "the first is used"
+                    )
+                return self._node(found[0], self._child_path(code))
+        return None
+
+    # -- values of this item -------------------------------------------------------------------
+
+    def num_value(self) -> NumValue | None:
+        """Measured Value Sequence (0040,A300): the numbers and the unit code value sent.
+
+        None where the sequence is empty (a device saying "no value"). A value that is not a
+        number is noted and gives None.
+        """
+        measured = self._sequence(MEASURED_VALUE_SEQUENCE)
+        if not measured:
+            return None
+        mv = measured[0]
+        raw = sr_items.text(mv, NUMERIC_VALUE, self.encodings)
+        if raw is None:
+            return None
+        try:
+            values = tuple(float(v) for v in raw.split("\\"))
+        except ValueError:
+            values = ()
+        if not values or not all(map(math.isfinite, values)):
+            self.issues.append(f"{self.path}: Numeric Value {raw!r} is not a number")
+            return None
+        if len(values) == 1:
+            precise = sr_items.float64(mv, FLOATING_POINT_VALUE)  # same value, full precision
+            if precise is not None:
+                values = (precise,)
+        units = sr_items.sequence(mv, MEASUREMENT_UNITS_CODE_SEQUENCE)
+        unit = sr_items.text(units[0], CODE_VALUE, self.encodings) if units else None
+        return NumValue(values, unit or "")
+
+    def code_value(self) -> Code | None:
+        """Concept Code Sequence (0040,A168) of a CODE item."""
+        seq = self._sequence(CONCEPT_CODE_SEQUENCE)
+        return _code_item(seq[0], self.encodings) if seq else None
+
+    def text_value(self) -> str | None:
+        """TEXT value, or the meaning of a CODE value where a vendor sends a code instead."""
+        text = self._text(TEXT_VALUE)
+        if text is not None:
+            return text
+        code = self.code_value()
+        return (code.meaning or code.value) if code is not None else None
+
+    def uid_value(self) -> str | None:
+        """UIDREF value (0040,A124); TEXT is accepted, as some devices send UIDs as text."""
+        return self._text(UID) or self._text(TEXT_VALUE)
+
+    def datetime_value(self) -> tuple[datetime, int | None] | None:
+        """DATETIME value (0040,A120) as (naive local time, UTC offset s); invalid text is noted."""
+        raw = self._text(DATE_TIME)
+        if raw is None:
+            return None
+        try:
+            return parse_dt(raw)
+        except ValueError as exc:
+            self.issues.append(f"{self.path}: DateTime {raw!r}: {exc}")
+            return None
+
+    def image_reference(self) -> tuple[str | None, str | None] | None:
+        """IMAGE item: (Referenced SOP Class UID, Referenced SOP Instance UID), empty as None."""
+        seq = self._sequence(REFERENCED_SOP_SEQUENCE)
+        if not seq:
+            return None
+        return (
+            sr_items.text(seq[0], REFERENCED_SOP_CLASS_UID, self.encodings),
+            sr_items.text(seq[0], REFERENCED_SOP_INSTANCE_UID, self.encodings),
+        )
+
+    # -- shortcuts: the value of the first child with a concept ---------------------------------
+
+    def code(self, *codes: Code) -> Code | None:
+        node = self.first(*codes)
+        return node.code_value() if node is not None else None
+
+    def text(self, *codes: Code) -> str | None:
+        node = self.first(*codes)
+        return node.text_value() if node is not None else None
+
+    def uid(self, *codes: Code) -> str | None:
+        node = self.first(*codes)
+        return node.uid_value() if node is not None else None
+
+    def datetime(self, *codes: Code) -> tuple[datetime, int | None] | None:
+        node = self.first(*codes)
+        return node.datetime_value() if node is not None else None
