@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from pipelines.definitions import defs
 from xrf_assets.assets.partitions import monthly_partitions
+from xrf_assets.core.audit.study_dose import study_months
 from xrf_assets.resources import XrfSettings
 
 
@@ -34,16 +34,11 @@ class RunSummary:
 
 
 def _months_in_data(settings: XrfSettings) -> list[str]:
+    """Every month in which ``study_dose`` places a study (the one rule: ``study_months``)."""
     store = settings.store()
-    dates = pl.concat(
-        [
-            store.read("irradiation_events").select("study_date"),
-            store.read("images").select("study_date"),
-        ]
-    ).drop_nulls()
-    found = dates.select(pl.col("study_date").dt.strftime("%Y-%m").unique()).to_series().to_list()
+    placed = study_months(store.read("irradiation_events"), store.read("images"))
     valid = set(monthly_partitions.get_partition_keys())
-    return sorted(m for m in found if m in valid)
+    return sorted(m for m in set(placed.get_column("month")) if m in valid)
 
 
 # Our assets log what a user needs at INFO; Dagster's step bookkeeping is DEBUG.

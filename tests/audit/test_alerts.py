@@ -9,17 +9,16 @@ from datetime import date
 
 import polars as pl
 import pytest
-from builders.audit_tables import known_accumulated, known_events
+from builders.audit_tables import known_studies
 from polars.testing import assert_frame_equal
 
 from xrf_assets.core.audit.alerts import AlertThresholds, build_dose_alerts
+from xrf_assets.core.audit.study_dose import study_totals
 from xrf_assets.synth import GroundTruth
 
 
 def _alerts(month: str, thresholds: AlertThresholds | None = None) -> pl.DataFrame:
-    return build_dose_alerts(
-        known_events(), known_accumulated(), month, thresholds or AlertThresholds()
-    )
+    return build_dose_alerts(known_studies(), month, thresholds or AlertThresholds())
 
 
 def test_october_alerts_are_exactly_the_built_ones() -> None:
@@ -39,6 +38,17 @@ def test_october_alerts_are_exactly_the_built_ones() -> None:
             "unit": ["Gy.cm2", "Gy", "min", "Gy.cm2", "Gy", "Gy", "min"],
             "value": [600.0, 5.5, 70.0, 600.0, 5.5, 5.0, 70.0],
             "threshold": [500.0, 5.0, 60.0, 500.0, 5.0, 5.0, 60.0],
+            # S3's report sends its totals; S4, S6 and S7 send none: their events are summed
+            "source": [
+                "device_total",
+                "device_total",
+                "event_sum",
+                "device_total",
+                "device_total",
+                "event_sum",
+                "event_sum",
+            ],
+            "estimate": [False] * 7,
             "patient_id": ["P3", "P3", "P4", "P3", "P3", "P6", "P4"],
             "study_instance_uid": ["S3", "S3", "S4", None, None, None, None],
             "room_id": ["A", "A", "B", None, None, None, None],
@@ -111,10 +121,11 @@ def test_generated_corpus_alerts_its_high_dose_study_and_cross_month_patient(
     cross = studies.filter(pl.col("scenario") == "cross_month").sort("study_date")
     assert cross.height == 2 and cross.get_column("month").n_unique() == 2
     patient = cross.get_column("patient_id")[0]
+    totals = study_totals(
+        synth_truth.irradiation_events, synth_truth.accumulated_dose, synth_truth.images
+    )
     for month in ("2026-09", "2026-10"):
-        df = build_dose_alerts(
-            synth_truth.irradiation_events, synth_truth.accumulated_dose, month, AlertThresholds()
-        )
+        df = build_dose_alerts(totals, month, AlertThresholds())
         alerted = set(df.filter(pl.col("scope") == "study").get_column("study_instance_uid"))
         assert alerted == set(
             studies.filter((pl.col("month") == month) & over).get_column("study_instance_uid")

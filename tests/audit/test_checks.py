@@ -7,6 +7,7 @@ from builders.audit_tables import (
     known_events,
     known_images,
     known_links,
+    known_studies,
     october,
 )
 
@@ -20,12 +21,19 @@ from xrf_assets.core.audit.checks import (
     check_unique_event_uids,
     events_in_window,
 )
+from xrf_assets.core.audit.study_dose import study_totals
 from xrf_assets.core.store import frame_from_rows
 
 
 def test_known_month_passes_the_blocking_checks_and_warns_on_the_report_totals() -> None:
     outcomes = audit_input_checks(
-        known_events(), known_accumulated(), known_images(), known_links(), "2026-10", 6
+        known_events(),
+        known_accumulated(),
+        known_images(),
+        known_links(),
+        known_studies(),
+        "2026-10",
+        6,
     )
     assert [o.name for o in outcomes] == list(INPUT_CHECKS)
     failed = {o.name: o for o in outcomes if not o.passed}
@@ -76,15 +84,14 @@ def test_checks_look_at_the_window_the_audit_reads() -> None:
     rows = event_rows()
     rows[13]["dap_gy_m2"] = 5.0  # e14, March: outside a 6-month window ending in October
     events = frame_from_rows("irradiation_events", rows)
-    assert "e14" not in events_in_window(events, "2026-10", 6).get_column("irradiation_event_uid")
-    bounds = audit_input_checks(
-        events, known_accumulated(), known_images(), known_links(), "2026-10", 6
-    )[0]
-    assert bounds.passed
-    bounds = audit_input_checks(
-        events, known_accumulated(), known_images(), known_links(), "2026-10", 8
-    )[0]
-    assert not bounds.passed
+    studies = study_totals(events, known_accumulated(), known_images())
+    in_window = events_in_window(events, studies, "2026-10", 6)
+    assert "e14" not in in_window.get_column("irradiation_event_uid")
+    for window, passed in ((6, True), (8, False)):
+        bounds = audit_input_checks(
+            events, known_accumulated(), known_images(), known_links(), studies, "2026-10", window
+        )[0]
+        assert bounds.passed is passed
 
 
 def test_imaged_study_without_dose_report_is_found() -> None:

@@ -34,9 +34,10 @@ def test_median_against_the_drl_with_ratio_and_flag() -> None:
             "procedure": ["coronary_angiography", "electrophysiology", "pci", "tavi"],
             "study_count": [2, 1, 3, 1],
             "dap_study_count": [2, 1, 3, 1],
-            "dap_median_gy_cm2": [40.0, 8.0, 100.0, 80.0],
+            # coronary angiography: S1 30 and S5 60 Gy.cm2 (S5's device total, not its events' 50)
+            "dap_median_gy_cm2": [45.0, 8.0, 100.0, 80.0],
             "drl_dap_gy_cm2": [35.0, 12.0, 85.0, 130.0],
-            "median_to_drl_ratio": [40 / 35, 8 / 12, 100 / 85, 80 / 130],
+            "median_to_drl_ratio": [45 / 35, 8 / 12, 100 / 85, 80 / 130],
             "above_drl": [True, False, True, False],
         }
     )

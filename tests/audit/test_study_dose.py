@@ -12,6 +12,7 @@ from builders.audit_tables import (
     event_rows,
     known_accumulated,
     known_events,
+    known_images,
     october,
 )
 from polars.testing import assert_frame_equal
@@ -28,15 +29,20 @@ from xrf_assets.core.audit.study_dose import (
 from xrf_assets.core.store import frame_from_rows
 from xrf_assets.synth import GroundTruth
 
+NO_IMAGES = known_images().clear()
+
 
 def test_study_rows_of_the_month_with_hand_computed_totals() -> None:
     df = october()
+    dr, ev, imgs = "dose_report", "event_sum", "image_headers"
+    device = "device_total"
     expected = pl.DataFrame(
         {
-            "study_instance_uid": ["S7", "S1", "S11", "S2", "S4", "S5", "S3", "S8", "S10"],
+            "study_instance_uid": ["S7", "S1", "S11", "S12", "S2", "S4", "S5", "S3", "S8", "S10"],
             "procedure": [
                 "pci",
                 "coronary_angiography",
+                None,
                 None,
                 "pci",
                 "electrophysiology",
@@ -45,19 +51,41 @@ def test_study_rows_of_the_month_with_hand_computed_totals() -> None:
                 "tavi",
                 None,
             ],
-            "dap_total_gy_cm2": [100.0, 30.0, 0.1, 100.0, 8.0, 50.0, 600.0, 80.0, 1.0],
-            "dose_rp_total_gy": [2.5, 0.3, None, 1.2, 0.08, 0.5, 5.5, 2.0, 0.01],
-            "fluoro_time_s": [900.0, 300.0, 0.0, 600.0, 4200.0, 120.0, 2400.0, 0.0, 30.0],
-            "acquisition_time_s": [0.0, 5.0, 0.1, 6.0, 0.0, 4.0, 10.0, 8.0, 0.0],
-            "event_count": [1, 2, 1, 2, 2, 2, 2, 1, 1],
-            "fluoro_event_count": [1, 1, 0, 1, 2, 1, 1, 0, 1],
-            "acquisition_event_count": [0, 1, 1, 1, 0, 1, 1, 1, 0],
-            "dose_rp_missing_event_count": [0, 0, 1, 0, 0, 0, 0, 0, 0],
-            "image_count": [0, 1, 0, 2, 0, 0, 0, 0, 0],
-            "linked_image_count": [0, 1, 0, 1, 0, 0, 0, 0, 0],
-            "totals_mismatch": [None, False, None, False, False, True, False, None, None],
+            # S12 is known from one image only (no DAP in it); S5 and S4 take their device's
+            # totals (60 Gy.cm2 against events' 50; 0.0815 Gy against 0.08)
+            "dose_source": [dr, dr, dr, imgs, dr, dr, dr, dr, dr, dr],
+            "dap_total_gy_cm2": [100.0, 30.0, 0.1, None, 100.0, 8.0, 60.0, 600.0, 80.0, 1.0],
+            "dap_source": [ev, device, ev, None, device, device, device, device, ev, ev],
+            "event_dap_total_gy_m2": [
+                0.01,
+                0.003,
+                1e-5,
+                None,
+                0.01,
+                0.0008,
+                0.005,
+                0.06,
+                0.008,
+                0.0001,
+            ],
+            "dose_rp_total_gy": [2.5, 0.3, None, None, 1.2, 0.0815, 0.5, 5.5, 2.0, 0.01],
+            "fluoro_time_s": [900.0, 300.0, 0.0, None, 600.0, 4200.0, 120.0, 2400.0, 0.0, 30.0],
+            "fluoro_time_source": [ev, ev, ev, None, ev, ev, ev, ev, ev, ev],
+            "acquisition_time_s": [0.0, 5.0, 0.1, None, 6.0, 0.0, 4.0, 10.0, 8.0, 0.0],
+            "event_count": [1, 2, 1, 0, 2, 2, 2, 2, 1, 1],
+            "fluoro_event_count": [1, 1, 0, 0, 1, 2, 1, 1, 0, 1],
+            "acquisition_event_count": [0, 1, 1, 0, 1, 0, 1, 1, 1, 0],
+            "dose_rp_missing_event_count": [0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            "image_count": [0, 1, 0, 1, 2, 0, 0, 0, 0, 0],
+            "linked_image_count": [0, 1, 0, 0, 1, 0, 0, 0, 0, 0],
+            "totals_mismatch": [None, False, None, None, False, False, True, False, None, None],
+            "times_mismatch": [None] * 10,
         },
-        schema_overrides={"dose_rp_total_gy": pl.Float64, "totals_mismatch": pl.Boolean},
+        schema_overrides={
+            "dose_rp_total_gy": pl.Float64,
+            "totals_mismatch": pl.Boolean,
+            "times_mismatch": pl.Boolean,
+        },
     )
     assert_frame_equal(df.select(expected.columns), expected, check_exact=False, rel_tol=1e-12)
     assert df.get_column("month").unique().to_list() == ["2026-10"]
@@ -111,7 +139,9 @@ def test_a_study_with_two_reports_adds_their_totals() -> None:
             for r, dap, dose in (("r1", 0.001, 0.1), ("r1b", 0.002, 0.2))
         ],
     )
-    row = study_totals(frame_from_rows("irradiation_events", rows), acc).row(0, named=True)
+    row = study_totals(frame_from_rows("irradiation_events", rows), acc, NO_IMAGES).row(
+        0, named=True
+    )
     assert (row["report_count"], row["report_dap_total_gy_m2"], row["totals_mismatch"]) == (
         2,
         pytest.approx(0.003),
@@ -130,14 +160,41 @@ def test_study_date_falls_back_to_the_first_event_and_unplaceable_events_are_cou
         "datetime_started": None,
     }
     events = frame_from_rows("irradiation_events", [*rows, no_uid, undated])
-    assert study_months(events).to_dicts() == [{"study_instance_uid": "S1", "month": "2026-11"}]
-    assert study_totals(events, known_accumulated().clear()).get_column("study_date").to_list() == [
-        date(2026, 11, 30)
+    assert study_months(events, NO_IMAGES).to_dicts() == [
+        {"study_instance_uid": "S1", "month": "2026-11"}
     ]
+    totals = study_totals(events, known_accumulated().clear(), NO_IMAGES)
+    assert totals.get_column("study_date").to_list() == [date(2026, 11, 30)]
     assert unplaced_event_count(events) == 2
 
 
-def test_fluoro_time_falls_back_to_the_report_total_only_when_no_event_gives_one() -> None:
+def test_months_follow_the_same_rule_for_studies_known_from_images() -> None:
+    images = known_images().with_columns(
+        study_date=pl.when(pl.col("study_instance_uid") == "S12").then(pl.col("study_date")),
+        acquisition_datetime=pl.lit(datetime(2026, 12, 1, 0, 5)),
+    )
+    months = study_months(known_events(), images)
+    totals = study_totals(known_events(), known_accumulated(), images)
+    assert_frame_equal(
+        months, totals.select("study_instance_uid", "month").sort("month", "study_instance_uid")
+    )
+    # images of reported studies do not move them; S12 has its images' Study Date
+    assert dict(months.iter_rows())["S2"] == "2026-10"
+    undated = images.with_columns(study_date=pl.lit(None, pl.Date))
+    assert dict(study_months(known_events().clear(), undated).iter_rows())["S12"] == "2026-12"
+
+
+def _acc(report: str = "r1", **totals: float) -> dict:
+    return {
+        "report_sop_instance_uid": report,
+        "study_instance_uid": "S1",
+        "acquisition_plane": "single_plane",
+        "source_path": f"reports/{report}.dcm",
+        **totals,
+    }
+
+
+def test_the_device_total_time_is_the_studys_and_the_event_sum_is_kept_beside_it() -> None:
     rows = event_rows(
         {
             "x1": ("S1", "fluoroscopy", 0.001, 0.1, None, "F"),
@@ -145,20 +202,73 @@ def test_fluoro_time_falls_back_to_the_report_total_only_when_no_event_gives_one
         }
     )
     acc = frame_from_rows(
-        "accumulated_dose",
-        [
-            {
-                "report_sop_instance_uid": "r1",
-                "study_instance_uid": "S1",
-                "acquisition_plane": "single_plane",
-                "source_path": "reports/r1.dcm",
-                "total_fluoro_time_s": 75.0,
-                "total_acquisition_time_s": 99.0,
-            }
-        ],
+        "accumulated_dose", [_acc(total_fluoro_time_s=75.0, total_acquisition_time_s=99.0)]
     )
-    row = study_totals(frame_from_rows("irradiation_events", rows), acc).row(0, named=True)
-    assert (row["fluoro_time_s"], row["acquisition_time_s"]) == (75.0, 4.0)
+    row = study_totals(frame_from_rows("irradiation_events", rows), acc, NO_IMAGES).row(
+        0, named=True
+    )
+    assert (row["fluoro_time_s"], row["acquisition_time_s"]) == (75.0, 99.0)
+    assert (row["fluoro_time_source"], row["acquisition_time_source"]) == ("device_total",) * 2
+    assert (row["event_fluoro_time_s"], row["event_acquisition_time_s"]) == (None, 4.0)
+    assert row["times_mismatch"] is True  # 99 s sent against 4 s of acquisition events
+
+
+def test_times_differing_by_rounding_are_not_a_mismatch() -> None:
+    """55.0 s sent against 56.3 s summed over the events (seen on real reports) is rounding."""
+    rows = event_rows(
+        {
+            "x1": ("S1", "fluoroscopy", 0.001, 0.1, 30.1, "F"),
+            "x2": ("S1", "fluoroscopy", 0.001, 0.1, 26.2, "F"),
+        }
+    )
+    acc = frame_from_rows("accumulated_dose", [_acc(total_fluoro_time_s=55.0)])
+    row = study_totals(frame_from_rows("irradiation_events", rows), acc, NO_IMAGES).row(
+        0, named=True
+    )
+    assert (row["fluoro_time_s"], row["event_fluoro_time_s"]) == (55.0, pytest.approx(56.3))
+    assert row["times_mismatch"] is False
+
+
+def test_events_under_the_device_total_take_the_total_and_are_flagged() -> None:
+    """The u104 Philips case: the events sum to 16 % under the DAP total the device sends."""
+    rows = event_rows(
+        {
+            "x1": ("S1", "fluoroscopy", 0.0042, 0.42, 60.0, "F"),
+            "x2": ("S1", "stationary", 0.0042, 0.42, 5.0, "A"),
+        }
+    )
+    acc = frame_from_rows("accumulated_dose", [_acc(dap_total_gy_m2=0.01, dose_rp_total_gy=1.0)])
+    row = study_totals(frame_from_rows("irradiation_events", rows), acc, NO_IMAGES).row(
+        0, named=True
+    )
+    assert (row["dap_total_gy_m2"], row["dap_source"], row["totals_mismatch"]) == (
+        0.01,
+        "device_total",
+        True,
+    )
+    assert row["event_dap_total_gy_m2"] == pytest.approx(0.0084)
+
+
+def test_a_value_flagged_implausible_is_kept_but_left_out_of_an_event_sum_figure() -> None:
+    rows = event_rows(
+        {
+            "x1": ("S1", "fluoroscopy", 1.0, 0.1, 5000.0, "F"),
+            "x2": ("S1", "fluoroscopy", 0.002, 0.2, 60.0, "F"),
+        }
+    )
+    rows[0]["plausibility"] = (
+        "duration_exceeds_gap: 5000 s > 3600 s to the next event of its plane; "
+        "dap_out_of_bounds: 1 Gy.m2 outside 0..0.1"
+    )
+    events = frame_from_rows("irradiation_events", rows)
+    row = study_totals(events, known_accumulated().clear(), NO_IMAGES).row(0, named=True)
+    assert (row["dap_total_gy_m2"], row["fluoro_time_s"], row["dose_rp_total_gy"]) == (
+        0.002,
+        60.0,
+        pytest.approx(0.3),  # Dose (RP) not flagged: both count
+    )
+    assert (row["event_dap_total_gy_m2"], row["event_fluoro_time_s"]) == (1.002, 5060.0)
+    assert (row["implausible_event_count"], row["dap_source"]) == (1, "event_sum")
 
 
 def test_an_event_without_dap_is_counted_and_the_total_is_the_sum_of_the_others() -> None:
@@ -169,12 +279,12 @@ def test_an_event_without_dap_is_counted_and_the_total_is_the_sum_of_the_others(
         }
     )
     row = study_totals(
-        frame_from_rows("irradiation_events", rows), known_accumulated().clear()
+        frame_from_rows("irradiation_events", rows), known_accumulated().clear(), NO_IMAGES
     ).row(0, named=True)
     assert (row["dap_total_gy_m2"], row["dap_missing_event_count"]) == (0.001, 1)
     only_missing = event_rows({"x3": ("S1", "fluoroscopy", None, None, 1.0, "F")})
     row = study_totals(
-        frame_from_rows("irradiation_events", only_missing), known_accumulated().clear()
+        frame_from_rows("irradiation_events", only_missing), known_accumulated().clear(), NO_IMAGES
     ).row(0, named=True)
     assert row["dap_total_gy_m2"] is None and row["dose_rp_total_gy"] is None
 
@@ -191,8 +301,8 @@ def test_study_dose_equals_the_generators_study_truth(synth_truth: GroundTruth, 
     truth = synth_truth
     links = frame_from_rows("event_image_links", synth_links(truth).to_dicts())
     df = build_study_dose(
+        study_totals(truth.irradiation_events, truth.accumulated_dose, truth.images),
         truth.irradiation_events,
-        truth.accumulated_dose,
         truth.images,
         links,
         month,
@@ -230,3 +340,7 @@ def test_study_dose_equals_the_generators_study_truth(synth_truth: GroundTruth, 
     )
     # the generator's reports send totals equal to the sums of their events
     assert df.get_column("totals_mismatch").to_list() == [False] * df.height
+    assert df.get_column("times_mismatch").to_list() == [False] * df.height
+    assert set(df.get_column("dose_source")) == {"dose_report"}
+    # every image repeats its event's DAP: the image headers never claim more than the report
+    assert not df.get_column("image_dap_mismatch").any()

@@ -10,7 +10,7 @@ from datetime import date, datetime
 import polars as pl
 
 from xrf_assets.core.audit.procedures import ProcedureMap
-from xrf_assets.core.audit.study_dose import build_study_dose
+from xrf_assets.core.audit.study_dose import build_study_dose, study_totals
 from xrf_assets.core.store import frame_from_rows
 
 # study -> (room, patient, description, study date, report, modality)
@@ -147,10 +147,15 @@ def known_links() -> pl.DataFrame:
     )
 
 
+def known_studies() -> pl.DataFrame:
+    """``study_totals`` of the known tables (every month)."""
+    return study_totals(known_events(), known_accumulated(), known_images())
+
+
 def october() -> pl.DataFrame:
     return build_study_dose(
+        known_studies(),
         known_events(),
-        known_accumulated(),
         known_images(),
         known_links(),
         "2026-10",

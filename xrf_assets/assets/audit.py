@@ -35,7 +35,7 @@ from xrf_assets.core.audit.checks import (
 )
 from xrf_assets.core.audit.drl import compare_to_drl
 from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
-from xrf_assets.core.audit.study_dose import build_study_dose, unplaced_event_count
+from xrf_assets.core.audit.study_dose import build_study_dose, study_totals, unplaced_event_count
 from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
 
@@ -91,8 +91,15 @@ def study_dose(context: AssetExecutionContext, settings: XrfSettings) -> Iterato
     store, month = settings.store(), context.partition_key
     events, accumulated = store.read("irradiation_events"), store.read("accumulated_dose")
     images, links = store.read("images"), store.read("event_image_links")
+    studies = study_totals(events, accumulated, images)
     outcomes = audit_input_checks(
-        events, accumulated, images, links, month, settings.alert_thresholds().window_months
+        events,
+        accumulated,
+        images,
+        links,
+        studies,
+        month,
+        settings.alert_thresholds().window_months,
     )
     yield from (_check_result(o) for o in outcomes)
     blocked = [o for o in outcomes if o.blocking and not o.passed]
@@ -101,7 +108,7 @@ def study_dose(context: AssetExecutionContext, settings: XrfSettings) -> Iterato
             description=f"audit of {month} not published: "
             + "; ".join(o.description for o in blocked),
         )
-    df = build_study_dose(events, accumulated, images, links, month, settings.procedures())
+    df = build_study_dose(studies, events, images, links, month, settings.procedures())
     rooms = dose_by_room(df, month).select(
         "room_id", "modality", "study_count", "dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"
     )
@@ -166,13 +173,16 @@ def dose_by_procedure_month(
     return _published(store, "dose_by_procedure_month", df, month, title, summary)
 
 
-@_audit_asset("dose_by_protocol_month", ["study_dose", "irradiation_events"])
+@_audit_asset("dose_by_protocol_month", ["study_dose", "irradiation_events", "images"])
 def dose_by_protocol_month(
     context: AssetExecutionContext, settings: XrfSettings
 ) -> MaterializeResult:
     store, month = settings.store(), context.partition_key
     df = dose_by_protocol(
-        store.read("irradiation_events"), store.read("study_dose", month=month), month
+        store.read("irradiation_events"),
+        store.read("images"),
+        store.read("study_dose", month=month),
+        month,
     )
     summary = df.select(
         "room_id",
@@ -210,18 +220,23 @@ def drl_comparison(context: AssetExecutionContext, settings: XrfSettings) -> Mat
     )
 
 
-@_audit_asset("dose_alerts", ["study_dose", "irradiation_events", "accumulated_dose"])
+@_audit_asset("dose_alerts", ["study_dose", "irradiation_events", "accumulated_dose", "images"])
 def dose_alerts(context: AssetExecutionContext, settings: XrfSettings) -> MaterializeResult:
     store, month = settings.store(), context.partition_key
-    df = build_dose_alerts(
-        store.read("irradiation_events"),
-        store.read("accumulated_dose"),
-        month,
-        settings.alert_thresholds(),
+    studies = study_totals(
+        store.read("irradiation_events"), store.read("accumulated_dose"), store.read("images")
     )
+    df = build_dose_alerts(studies, month, settings.alert_thresholds())
     # Study and room only: the UI is no place for patient identifiers.
     summary = df.select(
-        "scope", "rule", "value", "threshold", "study_date", "room_id", "window_study_uids"
+        "scope",
+        "rule",
+        "value",
+        "source",
+        "threshold",
+        "study_date",
+        "room_id",
+        "window_study_uids",
     )
     by_scope = {
         scope: df.filter(pl.col("scope") == scope).get_column(key).n_unique()

@@ -131,10 +131,10 @@ class StudyPlan:
 
 @dataclass
 class StudyTargets:
-    """Dose shape of one study: the DAP total aimed at and the RP dose per DAP."""
+    """Dose shape of one study: the DAP total aimed at and the device's Dose (RP) calibration."""
 
     dap_gy_m2: float
-    dose_per_dap: float
+    dose_per_dap: float  # Dose (RP) / (DAP / field area at the reference point), about 1
     fluoro: int | None = None  # event counts that override the procedure's range
     acquisitions: int | None = None
     fluoro_duration_s: tuple[float, float] | None = None
@@ -361,7 +361,9 @@ class Planner:
             p.images.append(img)
 
     def _doses(self, study: StudyPlan, targets: StudyTargets) -> None:
-        """Share the study's DAP over its events; Dose (RP) follows with a per-event spread."""
+        """Share the study's DAP over its events; Dose (RP) is DAP over the field area at the
+        reference point (as on real reports: GE within 0.1 %), times the device's calibration and
+        a per-event spread."""
         rng = self.rng
         weights = [
             float(e.duration_s)
@@ -373,6 +375,16 @@ class Planner:
         for e, w in zip(study.events, weights, strict=True):
             dap = min(1e-2, max(1e-5, targets.dap_gy_m2 * w / total))
             e.dap_gy_m2 = dec(dap, 7)
-            e.dose_rp_gy = max(
-                Decimal("0.000001"), dec(dap * targets.dose_per_dap * rng.uniform(0.85, 1.15), 6)
-            )
+            per_dap = targets.dose_per_dap / _field_at_reference_m2(e)
+            e.dose_rp_gy = max(Decimal("0.000001"), dec(dap * per_dap * rng.uniform(0.85, 1.15), 6))
+
+
+# Where the event sends no Distance Source to Reference Point (RF rooms), the reference point is
+# taken 15 cm before the isocentre, as for the XA rooms.
+_REFERENCE_BEFORE_ISOCENTER_MM = Decimal(150)
+
+
+def _field_at_reference_m2(e: EventPlan) -> float:
+    """Collimated Field Area (113790, at the detector) scaled to the reference point."""
+    to_rp = e.source_reference_mm or e.source_isocenter_mm - _REFERENCE_BEFORE_ISOCENTER_MM
+    return float(e.field_area_m2 * (to_rp / e.source_detector_mm) ** 2)

@@ -24,16 +24,17 @@ from xrf_assets.synth.plan import (
 )
 from xrf_assets.synth.procedures import PROCEDURES, Procedure
 
-# Ratio Dose (RP) / DAP in Gy per Gy.m2: small cardiac fields near the reference point give more.
-_DOSE_PER_DAP = {"XA": (6.0, 14.0), "RF": (2.0, 6.0)}
+# Dose (RP) calibration of a device: Dose (RP) / (DAP / field area at the reference point).
+_DOSE_PER_DAP = {"XA": (0.85, 1.2), "RF": (0.85, 1.2)}
 
 HIGH_DOSE = StudyTargets(
-    dap_gy_m2=0.54, dose_per_dap=12.0, fluoro=24, acquisitions=36, fluoro_duration_s=(155.0, 200.0)
+    dap_gy_m2=0.08, dose_per_dap=1.0, fluoro=24, acquisitions=36, fluoro_duration_s=(155.0, 200.0)
 )
-"""About 0.54 Gy.m2 (5400 Gy.cm2), 6.5 Gy at the reference point and over 62 min of fluoroscopy."""
+"""About 0.08 Gy.m2 (800 Gy.cm2), several Gy at the reference point, over 62 min of fluoroscopy."""
 
-CROSS_MONTH = StudyTargets(dap_gy_m2=0.03, dose_per_dap=10.0)
-"""300 Gy.cm2 per study: under the 500 Gy.cm2 alert alone, over it summed over two months."""
+CROSS_MONTH = StudyTargets(dap_gy_m2=0.03, dose_per_dap=0.5)
+"""300 Gy.cm2 per study: under the 500 Gy.cm2 alert alone, over it summed over two months (a
+low-reading device, so that Dose (RP) stays under its alert in either month alone)."""
 
 
 def period_days(config: SynthConfig) -> list[date]:

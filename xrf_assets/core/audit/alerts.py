@@ -6,6 +6,11 @@ procedures weeks apart, so the same thresholds apply to a patient's studies summ
 window of calendar months ending with the audited month (earlier months' events are read too).
 A patient is alerted in a month only if they have a study in it, so one crossing is alerted once
 per new exposure rather than every month after. Studies without a Patient ID get study alerts only.
+
+Each rule reads one study figure of ``study_dose`` (study_dose.py: the device's own total where
+sent, never an event value flagged implausible) and names its source; figures estimated from image
+headers (studies without a dose report) alert too, marked ``estimate``. A rule is one line of
+``RULES``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from xrf_assets.core.audit.months import conform, month_end, month_start, month_window
-from xrf_assets.core.audit.study_dose import study_totals
+from xrf_assets.core.audit.study_dose import IMAGE_HEADERS
 
 
 @dataclass(frozen=True)
@@ -27,22 +32,26 @@ class AlertThresholds:
 
 
 @dataclass(frozen=True)
-class _Rule:
+class Rule:
     quantity: str  # AlertThresholds field holding the threshold
     unit: str
-    value: pl.Expr  # the study value in the rule's unit
+    value: pl.Expr  # the study figure in the rule's unit
+    source: str  # study_dose column naming where the figure came from
 
 
-_RULES: dict[str, _Rule] = {
-    "dose_rp_gy": _Rule("dose_rp_gy", "Gy", pl.col("dose_rp_total_gy")),
-    "dap_gy_cm2": _Rule("dap_gy_cm2", "Gy.cm2", pl.col("dap_total_gy_cm2")),
-    "fluoro_time_min": _Rule("fluoro_time_min", "min", pl.col("fluoro_time_s") / 60.0),
+RULES: dict[str, Rule] = {
+    "dose_rp_gy": Rule("dose_rp_gy", "Gy", pl.col("dose_rp_total_gy"), "dose_rp_source"),
+    "dap_gy_cm2": Rule("dap_gy_cm2", "Gy.cm2", pl.col("dap_total_gy_cm2"), "dap_source"),
+    "fluoro_time_min": Rule(
+        "fluoro_time_min", "min", pl.col("fluoro_time_s") / 60.0, "fluoro_time_source"
+    ),
 }
+_ESTIMATE = pl.col("dose_source") == IMAGE_HEADERS
 
 
 def _study_alerts(studies: pl.DataFrame, thresholds: AlertThresholds) -> list[pl.DataFrame]:
     out = []
-    for name, rule in _RULES.items():
+    for name, rule in RULES.items():
         threshold = getattr(thresholds, rule.quantity)
         out.append(
             studies.with_columns(value=rule.value)
@@ -57,6 +66,8 @@ def _study_alerts(studies: pl.DataFrame, thresholds: AlertThresholds) -> list[pl
                 rule=pl.lit(f"study_{name}"),
                 unit=pl.lit(rule.unit),
                 threshold=pl.lit(threshold),
+                source=pl.col(rule.source),
+                estimate=_ESTIMATE,
                 window_study_uids=pl.concat_list(pl.col("study_instance_uid")),
             )
         )
@@ -74,12 +85,14 @@ def _patient_alerts(
     )
     start = month_start(month_window(month, thresholds.window_months)[0])
     out = []
-    for name, rule in _RULES.items():
+    for name, rule in RULES.items():
         threshold = getattr(thresholds, rule.quantity)
         out.append(
             per_patient.group_by("patient_id")
             .agg(
                 value=rule.value.sum(),
+                source=pl.col(rule.source).drop_nulls().unique().sort().str.join(", "),
+                estimate=_ESTIMATE.any(),
                 study_date=pl.col("study_date").max(),
                 window_study_count=pl.len(),
                 window_study_uids=pl.col("study_instance_uid"),
@@ -98,13 +111,13 @@ def _patient_alerts(
 
 
 def build_dose_alerts(
-    events: pl.DataFrame, accumulated: pl.DataFrame, month: str, thresholds: AlertThresholds
+    studies: pl.DataFrame, month: str, thresholds: AlertThresholds
 ) -> pl.DataFrame:
     """``dose_alerts`` of ``month``: one row per study or patient and rule at or over its threshold.
 
-    ``events`` should hold at least the window's months (the whole table is fine).
+    ``studies`` are :func:`~xrf_assets.core.audit.study_dose.study_totals` rows of at least the
+    window's months (all months are fine).
     """
-    studies = study_totals(events, accumulated)
     window = studies.filter(pl.col("month").is_in(month_window(month, thresholds.window_months)))
     frames = [
         *_study_alerts(window.filter(pl.col("month") == month), thresholds),

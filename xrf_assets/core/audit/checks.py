@@ -15,13 +15,9 @@ import polars as pl
 
 from xrf_assets.core.audit.months import month_expr, month_window
 from xrf_assets.core.audit.report_totals import totals_consistency
-from xrf_assets.core.audit.study_dose import study_months
+from xrf_assets.core.audit.study_dose import IMAGE_HEADERS
+from xrf_assets.core.extract.irradiation_events import EVENT_DAP_MAX_GY_M2, EVENT_DOSE_RP_MAX_GY
 
-# Physical bounds of one irradiation event. The largest real events (long DSA or rotational runs)
-# reach tens of Gy.cm2 and a few Gy at the reference point; 1000 Gy.cm2 (0.1 Gy.m2) or 20 Gy in one
-# event is beyond any system, while the usual unit mistakes (factors 1e4, 1e5) land far above.
-EVENT_DAP_MAX_GY_M2 = 0.1
-EVENT_DOSE_RP_MAX_GY = 20.0
 SAMPLE_SIZE = 20
 
 
@@ -57,9 +53,12 @@ def _outcome(name: str, bad: pl.DataFrame, ok: str, problem: str) -> CheckOutcom
     )
 
 
-def events_in_window(events: pl.DataFrame, month: str, window_months: int) -> pl.DataFrame:
-    """Events of the studies whose month lies in the window ending with ``month``."""
-    studies = study_months(events).filter(pl.col("month").is_in(month_window(month, window_months)))
+def events_in_window(
+    events: pl.DataFrame, studies: pl.DataFrame, month: str, window_months: int
+) -> pl.DataFrame:
+    """Events of the studies (``study_totals`` rows) whose month lies in the window ending with
+    ``month``."""
+    studies = studies.filter(pl.col("month").is_in(month_window(month, window_months)))
     return events.join(studies.select("study_instance_uid"), on="study_instance_uid", how="semi")
 
 
@@ -150,11 +149,13 @@ def audit_input_checks(
     accumulated: pl.DataFrame,
     images: pl.DataFrame,
     links: pl.DataFrame,
+    studies: pl.DataFrame,
     month: str,
     window_months: int,
 ) -> list[CheckOutcome]:
-    """All checks over what the audit of ``month`` reads (the rolling window's events)."""
-    scope = events_in_window(events, month, window_months)
+    """All checks over what the audit of ``month`` reads (the rolling window's events);
+    ``studies`` are the audit's ``study_totals`` rows, computed once."""
+    scope = events_in_window(events, studies, month, window_months)
     return [
         check_event_bounds(scope),
         check_unique_event_uids(events),
@@ -166,10 +167,11 @@ def audit_input_checks(
 def check_imaged_studies_reported(
     images: pl.DataFrame, study_dose: pl.DataFrame, month: str
 ) -> CheckOutcome:
-    """Studies of the month with images but no dose report are missing from the audit's totals."""
+    """Studies of the month with images but no dose report: their dose is only estimated."""
+    reported = study_dose.filter(pl.col("dose_source") != IMAGE_HEADERS)
     bad = (
         images.filter(month_expr("study_date") == month)
-        .join(study_dose.select("study_instance_uid"), on="study_instance_uid", how="anti")
+        .join(reported.select("study_instance_uid"), on="study_instance_uid", how="anti")
         .group_by("study_instance_uid")
         .agg(image_count=pl.len(), room_id=pl.col("room_id").drop_nulls().first())
         .sort("study_instance_uid")
@@ -178,5 +180,6 @@ def check_imaged_studies_reported(
         "imaged_studies_have_dose_report",
         bad,
         "every study of the month with images has a dose report",
-        "{n} studies of the month have images but no dose report: their dose is not in the audit",
+        "{n} studies of the month have images but no dose report: their dose is an estimate "
+        "from image headers",
     )

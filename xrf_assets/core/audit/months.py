@@ -51,6 +51,11 @@ def month_end(month: str) -> date:
     return date.fromordinal(date(year, mon, 1).toordinal() - 1)
 
 
+def sum_or_null(expr: pl.Expr) -> pl.Expr:
+    """Sum of the non-null values, null when there are none (polars' sum would give 0)."""
+    return pl.when(expr.count() > 0).then(expr.sum())
+
+
 def month_expr(date_column: str) -> pl.Expr:
     """``YYYY-MM`` of a date column, as the partition key."""
     return pl.col(date_column).dt.strftime(MONTH_FORMAT)

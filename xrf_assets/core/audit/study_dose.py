@@ -1,37 +1,90 @@
-"""Per-study dose totals from the deduplicated irradiation events (TID 10003).
+"""Per-study dose figures: the device's own totals where sent, else its events', else its images'.
 
-Totals are sums of event values, never of image (0018,115E) values (the event's DAP repeated in each
-of its images). The report's own accumulated totals (TID 10002/10004) are kept beside them and a
-study is flagged where the two disagree beyond the vendors' per-event rounding.
+Every study figure (DAP, Dose (RP), fluoroscopy time, acquisition time) follows one rule, taken per
+dose report and summed over the study's reports:
+
+1. the device's accumulated total (TID 10004 113722/113725/113730/113855; summed over planes where
+   the report sends no 'total' row), as the console shows it and as OpenREM reports it;
+2. else the sum of the event values (TID 10003), leaving out values flagged implausible
+   (``irradiation_events.plausibility``);
+3. a study without any dose report: its image headers (:mod:`image_dose`), an estimate.
+
+Why the device's total wins where the two differ: it is what the operator saw and what the device
+accumulates over every exposure. An event sum below it (u104 Philips: 16 % under) means events the
+report left out; one above it has come from event values that cannot be physical (Canon Alphenix:
+48 fluoroscopy events summing to 6,718 s against the 70 s the device counted). Both sums are kept
+(``event_*``, ``report_*``), the source of each figure is named (``*_source``), and a difference
+beyond the vendors' rounding is flagged (``totals_mismatch``, ``times_mismatch``). Image
+(0018,115E) values are never added to a report's figures: they are a cross-check there.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from xrf_assets.core.audit.months import conform, month_expr
+from xrf_assets.core.audit.image_dose import image_dose
+from xrf_assets.core.audit.months import conform, month_expr, sum_or_null
 from xrf_assets.core.audit.procedures import ProcedureMap
-from xrf_assets.core.audit.report_totals import totals_consistency
+from xrf_assets.core.audit.report_totals import (
+    ACQUISITION,
+    DAP_ABSOLUTE_TOLERANCE_GY_M2,
+    FLUORO,
+    RELATIVE_TOLERANCE,
+    totals_consistency,
+)
+from xrf_assets.core.extract.irradiation_events import implausible
 
 GY_M2_TO_GY_CM2 = 1e4
-ACQUISITION_EVENT_TYPES = ("stationary", "stepping", "rotational")
+DEVICE_TOTAL, EVENT_SUM, IMAGE_HEADERS = "device_total", "event_sum", "image_headers"
 
 # A study's date: its (earliest) Study Date (0008,0020), else the date of its first event.
 STUDY_DATE = pl.coalesce(
     pl.col("study_date").min(), pl.col("datetime_started").min().dt.date()
 ).alias("study_date")
+# A study known from its images only: Study Date, else the date of its first acquisition.
+IMAGE_STUDY_DATE = pl.coalesce(
+    pl.col("study_date").min(), pl.col("acquisition_datetime").min().dt.date()
+).alias("study_date")
 
 
-def _sum_or_null(expr: pl.Expr) -> pl.Expr:
-    """Sum of the non-null values, null when there are none (polars' sum would give 0)."""
-    return pl.when(expr.count() > 0).then(expr.sum())
+@dataclass(frozen=True)
+class _Figure:
+    """One study figure: its column, the event values behind it and the device total beside it."""
+
+    column: str  # study_dose column; event_<column> and report_<column> hold the two sums
+    event_column: str
+    events: pl.Expr  # which events count
+    total_column: str  # accumulated_dose column
+    value: str  # irradiation_events.implausible(value) leaves an event's value out
+    source: str  # study_dose column naming where the figure came from
 
 
-def _time_of(kind: pl.Expr) -> pl.Expr:
-    """Summed Irradiation Duration of the events of one kind: 0 without such events, null when
-    none of them gives a duration (the report's total is used then)."""
-    duration = pl.col("irradiation_duration_s").filter(kind)
-    return pl.when(kind.sum() == 0).then(pl.lit(0.0)).otherwise(_sum_or_null(duration))
+_ALL = pl.lit(True)
+_DURATION = "irradiation_duration_s"
+FIGURES = (
+    _Figure("dap_total_gy_m2", "dap_gy_m2", _ALL, "dap_total_gy_m2", "dap", "dap_source"),
+    _Figure(
+        "dose_rp_total_gy", "dose_rp_gy", _ALL, "dose_rp_total_gy", "dose_rp", "dose_rp_source"
+    ),
+    _Figure(
+        "fluoro_time_s", _DURATION, FLUORO, "total_fluoro_time_s", "duration", "fluoro_time_source"
+    ),
+    _Figure(
+        "acquisition_time_s",
+        _DURATION,
+        ACQUISITION,
+        "total_acquisition_time_s",
+        "duration",
+        "acquisition_time_source",
+    ),
+)
+
+
+def _events_sum(value: pl.Expr, events: pl.Expr) -> pl.Expr:
+    """Sum over the events that count: 0 without such events, null when none gives a value."""
+    return pl.when(events.sum() == 0).then(pl.lit(0.0)).otherwise(sum_or_null(value.filter(events)))
 
 
 def _majority(column: str) -> pl.Expr:
@@ -39,48 +92,102 @@ def _majority(column: str) -> pl.Expr:
     return pl.col(column).drop_nulls().mode().sort().first()
 
 
-def report_totals(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.DataFrame:
-    """Per study: the totals its reports send, and whether one disagrees with its events.
+def _mismatch(flag: str) -> pl.Expr:
+    """True when a compared row is flagged, false when they agree, null when none was compared."""
+    return pl.when(pl.col(flag).is_not_null().any()).then(pl.col(flag).any())
 
-    A report's 'total' row is used where it sends one, else its planes are summed; reports with no
-    event left (superseded by a re-sent report) do not count. ``totals_mismatch`` is true where
-    :func:`~xrf_assets.core.audit.report_totals.totals_consistency` flags a row of one of the
-    study's reports (beyond the vendors' rounding), null where no row could be compared.
-    """
+
+def _report_figures(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.DataFrame:
+    """One row per report: its event sums, the totals it sends, its figures and their sources."""
     acc = accumulated.join(
         events.select("report_sop_instance_uid").unique(), on="report_sop_instance_uid", how="semi"
     )
-    keys = ["report_sop_instance_uid", "acquisition_plane"]
-    checked = totals_consistency(events, acc).select(
-        *keys, "dap_consistent", "dose_rp_consistent", "flagged"
-    )
     has_total = (pl.col("acquisition_plane") == "total").any().over("report_sop_instance_uid")
-    counted = (pl.col("acquisition_plane") == "total") == pl.col("has_total")
-    compared = pl.col("dap_consistent").is_not_null() | pl.col("dose_rp_consistent").is_not_null()
+    counted = (pl.col("acquisition_plane") == "total") == has_total
+    sent = acc.group_by("report_sop_instance_uid").agg(
+        sum_or_null(pl.col(f.total_column).filter(counted)).alias(f"report_{f.column}")
+        for f in FIGURES
+    )
+    compared = {
+        "totals_mismatch": ("flagged", ("dap_consistent", "dose_rp_consistent")),
+        "times_mismatch": (
+            "times_flagged",
+            ("fluoro_time_consistent", "acquisition_time_consistent"),
+        ),
+    }
+    checked = (
+        totals_consistency(events, acc)
+        .with_columns(
+            pl.when(pl.any_horizontal(pl.col(c).is_not_null() for c in cols))
+            .then(pl.col(flag))
+            .alias(name)
+            for name, (flag, cols) in compared.items()
+        )
+        .group_by("report_sop_instance_uid")
+        .agg(_mismatch(name).alias(name) for name in compared)
+    )
+    sums = events.group_by("report_sop_instance_uid").agg(
+        pl.col("study_instance_uid").first(),
+        *(
+            _events_sum(pl.col(f.event_column), f.events).alias(f"event_{f.column}")
+            for f in FIGURES
+        ),
+        *(
+            _events_sum(
+                pl.when(~implausible(f.value)).then(pl.col(f.event_column)), f.events
+            ).alias(f"plausible_{f.column}")
+            for f in FIGURES
+        ),
+    )
     return (
-        acc.join(checked, on=keys, how="left")
-        .with_columns(has_total=has_total)
-        .group_by("study_instance_uid")
-        .agg(
-            report_dap_total_gy_m2=_sum_or_null(pl.col("dap_total_gy_m2").filter(counted)),
-            report_dose_rp_total_gy=_sum_or_null(pl.col("dose_rp_total_gy").filter(counted)),
-            report_fluoro_time_s=_sum_or_null(pl.col("total_fluoro_time_s").filter(counted)),
-            report_acquisition_time_s=_sum_or_null(
-                pl.col("total_acquisition_time_s").filter(counted)
-            ),
-            totals_mismatch=pl.when(compared.any()).then(pl.col("flagged").any()),
+        sums.join(sent, on="report_sop_instance_uid", how="left")
+        .join(checked, on="report_sop_instance_uid", how="left")
+        .with_columns(
+            pl.coalesce(f"report_{f.column}", f"plausible_{f.column}").alias(f.column)
+            for f in FIGURES
+        )
+        .with_columns(
+            pl.when(pl.col(f"report_{f.column}").is_not_null())
+            .then(pl.lit(DEVICE_TOTAL))
+            .when(pl.col(f.column).is_not_null())
+            .then(pl.lit(EVENT_SUM))
+            .alias(f.source)
+            for f in FIGURES
         )
     )
 
 
-def study_totals(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.DataFrame:
-    """One row per study of ``events`` (any month) with its month, totals, counts and report check.
+def report_totals(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.DataFrame:
+    """Per study: its figures (module rule), the event and device sums behind them, two flags.
 
-    Events without a Study Instance UID, and studies with neither a study date nor an event time,
-    cannot be placed and are left out (see :func:`unplaced_event_count`).
+    A report's 'total' row is used where it sends one, else its planes are summed; reports with no
+    event left (superseded by a re-sent report) do not count. ``totals_mismatch`` (DAP, Dose (RP))
+    and ``times_mismatch`` (fluoro, acquisition time) are true where
+    :func:`~xrf_assets.core.audit.report_totals.totals_consistency` flags a row of one of the
+    study's reports (beyond the vendors' rounding), null where no row could be compared.
     """
-    is_fluoro = pl.col("event_type") == "fluoroscopy"
-    is_acq = pl.col("event_type").is_in(ACQUISITION_EVENT_TYPES)
+    sources = [
+        pl.col(f.source).drop_nulls().unique().sort().str.join("+").replace("", None)
+        for f in FIGURES
+    ]
+    return (
+        _report_figures(events, accumulated)
+        .group_by("study_instance_uid")
+        .agg(
+            *(
+                sum_or_null(pl.col(f"{kind}{f.column}")).alias(f"{kind}{f.column}")
+                for f in FIGURES
+                for kind in ("", "event_", "report_")
+            ),
+            *sources,
+            totals_mismatch=_mismatch("totals_mismatch"),
+            times_mismatch=_mismatch("times_mismatch"),
+        )
+    )
+
+
+def _reported_studies(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.DataFrame:
+    is_fluoro, is_acq = FLUORO, ACQUISITION
     studies = (
         events.filter(pl.col("study_instance_uid").is_not_null())
         .sort("datetime_started", nulls_last=True)
@@ -92,39 +199,111 @@ def study_totals(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.DataFram
             modality=_majority("modality"),
             study_date=STUDY_DATE,
             study_description=pl.col("study_description").drop_nulls().first(),
-            dap_total_gy_m2=_sum_or_null(pl.col("dap_gy_m2")),
-            dose_rp_total_gy=_sum_or_null(pl.col("dose_rp_gy")),
-            event_fluoro_time_s=_time_of(is_fluoro),
-            event_acquisition_time_s=_time_of(is_acq),
             event_count=pl.len(),
             fluoro_event_count=is_fluoro.sum(),
             acquisition_event_count=is_acq.sum(),
             dap_missing_event_count=pl.col("dap_gy_m2").null_count(),
             dose_rp_missing_event_count=pl.col("dose_rp_gy").null_count(),
+            implausible_event_count=pl.col("plausibility").is_not_null().sum(),
             report_count=pl.col("report_sop_instance_uid").n_unique(),
         )
         .filter(pl.col("study_date").is_not_null())
     )
+    return studies.join(
+        report_totals(events, accumulated), on="study_instance_uid", how="left"
+    ).with_columns(dose_source=pl.lit("dose_report"))
+
+
+def _image_only_studies(images: pl.DataFrame, reported: pl.DataFrame) -> pl.DataFrame:
+    """Studies known from images alone, with the dose their headers give (estimates)."""
+    only = images.filter(pl.col("study_instance_uid").is_not_null()).join(
+        reported.select("study_instance_uid"), on="study_instance_uid", how="anti"
+    )
+    studies = (
+        only.group_by("study_instance_uid")
+        .agg(
+            patient_id=pl.col("patient_id").drop_nulls().first(),
+            accession_number=pl.col("accession_number").drop_nulls().first(),
+            room_id=_majority("room_id"),
+            study_date=IMAGE_STUDY_DATE,
+            study_description=pl.col("study_description").drop_nulls().first(),
+        )
+        .filter(pl.col("study_date").is_not_null())
+        .join(image_dose(only), on="study_instance_uid", how="left")
+    )
+    from_images = pl.lit(IMAGE_HEADERS)
+    return studies.with_columns(
+        modality=pl.lit("fluoroscopy"),  # XA / XRF images
+        dap_total_gy_m2="image_dap_total_gy_m2",
+        fluoro_time_s="image_fluoro_time_s",
+        dap_source=pl.when(pl.col("image_dap_total_gy_m2").is_not_null()).then(from_images),
+        fluoro_time_source=pl.when(pl.col("image_fluoro_time_s").is_not_null()).then(from_images),
+        dose_source=from_images,
+        **dict.fromkeys(
+            (
+                "event_count",
+                "fluoro_event_count",
+                "acquisition_event_count",
+                "dap_missing_event_count",
+                "dose_rp_missing_event_count",
+                "implausible_event_count",
+                "report_count",
+            ),
+            pl.lit(0),
+        ),
+    )
+
+
+def study_totals(
+    events: pl.DataFrame, accumulated: pl.DataFrame, images: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per study (any month) with its month, figures, sums, sources, counts and checks.
+
+    Computed once per audit run and passed on to the checks, ``study_dose`` and the alerts.
+    Studies with a dose report come from their events (their images are a cross-check:
+    ``image_dap_total_gy_m2``, ``image_dap_mismatch``); studies with images only get the dose their
+    headers give. Events without a Study Instance UID, and studies with no date at all, cannot be
+    placed and are left out (see :func:`unplaced_event_count`).
+    """
+    reported = _reported_studies(events, accumulated)
+    checked = reported.join(image_dose(images), on="study_instance_uid", how="left").with_columns(
+        image_dap_mismatch=_above(pl.col("image_dap_total_gy_m2"), pl.col("dap_total_gy_m2"))
+    )
     return (
-        studies.join(report_totals(events, accumulated), on="study_instance_uid", how="left")
+        pl.concat([checked, _image_only_studies(images, reported)], how="diagonal_relaxed")
         .with_columns(
             month=month_expr("study_date"),
             dap_total_gy_cm2=pl.col("dap_total_gy_m2") * GY_M2_TO_GY_CM2,
-            fluoro_time_s=pl.coalesce("event_fluoro_time_s", "report_fluoro_time_s"),
-            acquisition_time_s=pl.coalesce("event_acquisition_time_s", "report_acquisition_time_s"),
         )
         .sort("study_date", "study_instance_uid")
     )
 
 
-def study_months(events: pl.DataFrame) -> pl.DataFrame:
-    """study_instance_uid -> month, for the studies :func:`study_totals` can place."""
-    return (
+def _above(images: pl.Expr, report: pl.Expr) -> pl.Expr:
+    """Image headers claim more DAP than the report beyond rounding (they hold only stored runs,
+    so less is expected, more is not); null where either is missing."""
+    diff = images - report
+    return (diff > DAP_ABSOLUTE_TOLERANCE_GY_M2) & (diff > RELATIVE_TOLERANCE * report.abs())
+
+
+def study_months(events: pl.DataFrame, images: pl.DataFrame) -> pl.DataFrame:
+    """study_instance_uid -> month, for the studies :func:`study_totals` places (the same rule)."""
+    reported = (
         events.filter(pl.col("study_instance_uid").is_not_null())
         .group_by("study_instance_uid")
         .agg(STUDY_DATE)
+    )
+    imaged = (
+        images.filter(pl.col("study_instance_uid").is_not_null())
+        .join(reported, on="study_instance_uid", how="anti")
+        .group_by("study_instance_uid")
+        .agg(IMAGE_STUDY_DATE)
+    )
+    return (
+        pl.concat([reported, imaged])
         .filter(pl.col("study_date").is_not_null())
         .select("study_instance_uid", month=month_expr("study_date"))
+        .sort("month", "study_instance_uid")
     )
 
 
@@ -145,15 +324,16 @@ def unplaced_event_count(events: pl.DataFrame) -> int:
 
 
 def build_study_dose(
+    studies: pl.DataFrame,
     events: pl.DataFrame,
-    accumulated: pl.DataFrame,
     images: pl.DataFrame,
     links: pl.DataFrame,
     month: str,
     procedures: ProcedureMap,
 ) -> pl.DataFrame:
-    """The ``study_dose`` rows of ``month``: study totals plus image counts and the procedure."""
-    studies = study_totals(events, accumulated).filter(pl.col("month") == month)
+    """The ``study_dose`` rows of ``month``: :func:`study_totals` rows plus image counts and the
+    procedure."""
+    studies = studies.filter(pl.col("month") == month)
     studies = studies.with_columns(
         procedure=procedures.map_descriptions(studies.get_column("study_description"))
     )

@@ -27,6 +27,7 @@ from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.irradiation_events import (
     PLANES,
     UnitLog,
+    check_plausibility,
     label,
     read_event,
     read_image_refs,
@@ -315,6 +316,7 @@ def _extract(
             )
     _check_study_date(report["study_date"], out)
     out.accumulated = _accumulated(root, report, report_time, source_path)
+    check_plausibility(out.events, out.accumulated)
     modality = _modality(root, out.events, all_refs, out.accumulated)
     for row in out.events:
         row["modality"] = modality
