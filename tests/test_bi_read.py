@@ -5,7 +5,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from builders.audit_tables import known_accumulated, known_events, known_images, known_links
+from builders.audit_tables import known_events, known_images, known_links, known_studies
 from polars.testing import assert_frame_equal
 
 from schemas import contract
@@ -21,16 +21,14 @@ MONTHS = ["2026-09", "2026-10"]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> TableStore:
     store = TableStore(tmp_path_factory.mktemp("bi") / "out")
-    events, acc = known_events(), known_accumulated()
+    events, totals = known_events(), known_studies()
     for month in MONTHS:
         studies = build_study_dose(
-            events, acc, known_images(), known_links(), month, ProcedureMap.from_yaml()
+            totals, events, known_images(), known_links(), month, ProcedureMap.from_yaml()
         )
         store.write("study_dose", studies, month=month)
         store.write("dose_by_room_month", dose_by_room(studies, month), month=month)
-        store.write(
-            "dose_alerts", build_dose_alerts(events, acc, month, AlertThresholds()), month=month
-        )
+        store.write("dose_alerts", build_dose_alerts(totals, month, AlertThresholds()), month=month)
     return store
 
 
@@ -53,7 +51,8 @@ def test_duckdb_reads_months_and_columns(store: TableStore) -> None:
         "hive_partitioning = true) GROUP BY month ORDER BY month",
         [_glob(store, "study_dose")],
     ).fetchall()
-    assert rows == [("2026-09", 1, 200.0), ("2026-10", 9, 969.1)]
+    # October: S12 (one image, no DAP) is a study too; S5 counts its device's 60 Gy.cm2
+    assert rows == [("2026-09", 1, 200.0), ("2026-10", 10, 979.1)]
     types = dict(
         con.execute(
             "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?, "

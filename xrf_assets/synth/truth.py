@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from xrf_assets.core.extract.irradiation_events import check_plausibility
 from xrf_assets.core.store import frame_from_rows
 from xrf_assets.synth.common import age_years, room_id, utc_offset_on
 from xrf_assets.synth.config import SynthConfig
@@ -238,9 +239,13 @@ def build_truth(
     events, accumulated, refs, links = [], [], [], []
     for study in studies:
         final = study.reports[-1]
-        accumulated += accumulated_rows(final, study)
+        report_totals = accumulated_rows(final, study)
+        accumulated += report_totals
+        report_events = [event_row(e, final, study, config) for e in final.events]
+        # the flags a reader must set: the planner's overlapping events (overlap_fraction)
+        check_plausibility(report_events, report_totals)
+        events += report_events
         for e in final.events:
-            events.append(event_row(e, final, study, config))
             if study.room.writes_image_refs:
                 refs += [
                     {

@@ -12,10 +12,10 @@ angiography system writes each run's own DAP. The rule that counts each irradiat
 - otherwise each image is its own run and the values are summed.
 
 A series whose runs happen to grow in dose is read as a running total (an undercount, never a double
-count). The irradiation time of an image is Actual Frame Duration (0018,1242) x Number of Frames,
-else Exposure Time (0018,1150 / 0018,9328), counted by the same rule (the group's pattern is decided
-by its DAP, by its times where no DAP is sent). These figures are estimates (``dose_source =
-image_headers``); where a dose report exists they are a cross-check only, never added to it.
+count). The irradiation time of an image is its own: Actual Frame Duration (0018,1242) x Number of
+Frames, else Exposure Time (0018,1150 / 0018,9328); it is summed over the images. These figures are
+estimates (``dose_source = image_headers``); where a dose report exists they are a cross-check only,
+never added to it.
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ def image_runs(images: pl.DataFrame) -> pl.DataFrame:
     )
     df = df.sort("acquisition_datetime", "instance_number", "sop_instance_uid", nulls_last=True)
     keys = ["study_instance_uid", "run_key"]
-    has_dap = pl.col("dap_gy_m2").is_not_null().any()
-    once = pl.when(has_dap).then(_once(pl.col("dap_gy_m2"))).otherwise(_once(pl.col("time_s")))
-    df = df.with_columns(once=once.over(keys))
+    df = df.with_columns(once=_once(pl.col("dap_gy_m2")).over(keys))
     single = (
         df.filter(pl.col("once"))
         .group_by(keys, maintain_order=True)
@@ -68,7 +66,7 @@ def image_runs(images: pl.DataFrame) -> pl.DataFrame:
             pl.col("room_id").drop_nulls().last(),
             acquisition_protocol=pl.col("protocol").drop_nulls().last(),
             dap_gy_m2=pl.col("dap_gy_m2").max(),
-            irradiation_duration_s=pl.col("time_s").max(),
+            irradiation_duration_s=sum_or_null(pl.col("time_s")),
             image_count=pl.len(),
         )
     )
