@@ -223,6 +223,12 @@ def test_with_a_dose_report_the_report_wins_and_images_cross_check() -> None:
     )
     assert row["image_dap_mismatch"] is True
     assert study_totals(events, accumulated, more).height == 1
+    # a report that cannot be placed (no date at all) does not turn its study into an estimate
+    undated = events.with_columns(
+        pl.lit(None, events.schema["study_date"]).alias("study_date"),
+        pl.lit(None, events.schema["datetime_started"]).alias("datetime_started"),
+    )
+    assert study_totals(undated, accumulated, more).height == 0
 
 
 def test_an_image_only_study_without_study_date_is_placed_by_its_first_acquisition() -> None:

@@ -214,10 +214,10 @@ def _reported_studies(events: pl.DataFrame, accumulated: pl.DataFrame) -> pl.Dat
     ).with_columns(dose_source=pl.lit("dose_report"))
 
 
-def _image_only_studies(images: pl.DataFrame, reported: pl.DataFrame) -> pl.DataFrame:
+def _image_only_studies(images: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     """Studies known from images alone, with the dose their headers give (estimates)."""
     only = images.filter(pl.col("study_instance_uid").is_not_null()).join(
-        reported.select("study_instance_uid"), on="study_instance_uid", how="anti"
+        events.select("study_instance_uid"), on="study_instance_uid", how="anti"
     )
     studies = (
         only.group_by("study_instance_uid")
@@ -270,7 +270,7 @@ def study_totals(
         image_dap_mismatch=_above(pl.col("image_dap_total_gy_m2"), pl.col("dap_total_gy_m2"))
     )
     return (
-        pl.concat([checked, _image_only_studies(images, reported)], how="diagonal_relaxed")
+        pl.concat([checked, _image_only_studies(images, events)], how="diagonal_relaxed")
         .with_columns(
             month=month_expr("study_date"),
             dap_total_gy_cm2=pl.col("dap_total_gy_m2") * GY_M2_TO_GY_CM2,
