@@ -1,4 +1,4 @@
-"""Time-window linking on real event timing (issue #11): precision and recall per variant and offset.
+"""Time-window linking on real event timing (issue #11): precision, recall per variant, offset.
 
 For every irradiation event of the real fluoroscopy reports in ``--corpus`` (read by the project's
 extractor) an XA image is made as a device without UID references writes it
@@ -13,7 +13,7 @@ precision = correct links / links; recall = correct links / true pairs (one per 
 Goals: precision >= 0.995 everywhere; with fingerprints recall >= 0.95 for |offset| <= 300 s and
 >= 0.9 at +3600 s; times only recall >= 0.8 at 0 s.
 
-    .venv/bin/python benchmarks/bench_linking_real.py [--corpus ../shared/corpus/openrem] [--end-to-end]
+    .venv/bin/python benchmarks/bench_linking_real.py [--corpus DIR] [--end-to-end]
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def main() -> None:
         if not e.get_column("room_id")[0].startswith("DEVICE ") and n not in COPIES
     }
     print(
-        f"reports: {len(usable)} ({sum(e.height for e in usable.values())} events): {', '.join(usable)}"
+        f"reports: {len(usable)} ({sum(e.height for e in usable.values())} events): "
+        + ", ".join(usable)
     )
     skipped = sorted(set(reports) - set(usable))
     print(f"left out (room by Device Observer UID only, or a copy): {', '.join(skipped) or '-'}")

@@ -111,7 +111,7 @@ def image_row(event: dict[str, Any], sop: str, at: datetime, fingerprints: bool)
         return row
     pulses = event["number_of_pulses"]
     duration = event["irradiation_duration_s"]
-    frames = int(round(pulses)) if pulses and pulses >= 1 else 1
+    frames = round(pulses) if pulses and pulses >= 1 else 1
     row |= {
         "dap_gy_m2": None
         if event["dap_gy_m2"] is None

@@ -23,8 +23,9 @@ fluoroscopy).
 
 Clock offsets are estimated per room (and per day) by ``clock.py`` from UID pairs, fingerprints
 and the time pattern, and applied before the window; an offset (0 s included) is used only where
-it passes the test of ``clock.pattern_offsets``; elsewhere images are left ``clock_unresolved``. Times are compared as ``link_times.py`` describes (UTC only when both
-sides give an offset; local times otherwise, counted in the metadata where only one side does).
+it passes the test of ``clock.pattern_offsets``; elsewhere images are left ``clock_unresolved``.
+Times are compared as ``times.py`` describes (UTC only when both sides give an offset; local times
+otherwise, counted in the metadata where only one side does).
 """
 
 from __future__ import annotations

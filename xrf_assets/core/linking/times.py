@@ -107,7 +107,8 @@ def geometry(tolerance_deg: float) -> pl.Expr:
 
 
 # Fingerprint tolerances. DAP: (0018,115E) is a DS in dGy.cm2 (1 Gy.m2 = 1e5 dGy.cm2), written
-# to a few significant digits: 1 % or 0.0005 dGy.cm2 (real fluoroscopy events send 0.005 dGy.cm2). kVp: the event's value may be a per-pulse mean.
+# to a few significant digits: 1 % or 0.0005 dGy.cm2 (real fluoroscopy events send 0.005
+# dGy.cm2). kVp: the event's value may be a per-pulse mean.
 # A run's frames against the event's pulses (113768) and frames x frame time against 113742 are
 # compared only for multi-frame images: a last-image-hold is one frame of a long fluoroscopy run.
 DAP_REL_TOL = 0.01

@@ -11,8 +11,8 @@ decide if they can: the image's (0018,1510)/(0018,1511)/(0018,1450) must agree (
 other's, as with the two planes of a biplane system (``decided_by = geometry``). Before the angles
 alone, the fingerprints: where the contender whose shared values agree best with the image's
 (``times.fingerprint``) matches strongly and beats every other, it is linked (``decided_by =
-fingerprint``); a mismatch only lowers a score, as a cumulative DAP in every image is common. Otherwise the
-image is ``ambiguous``.
+fingerprint``); a mismatch only lowers a score, as a cumulative DAP in every image is common.
+Otherwise the image is ``ambiguous``.
 """
 
 from __future__ import annotations
