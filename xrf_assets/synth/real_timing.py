@@ -213,4 +213,9 @@ def write_images(images: pl.DataFrame, out_dir: Path) -> None:
             if value is not None:
                 scale = 1e5 if column == "dap_gy_m2" else 1.0
                 setattr(ds, keyword, f"{value * scale:.6g}")
+        # a 1 x 2 pixel frame per frame: the reader wants Pixel Data present, never reads it
+        ds.Rows, ds.Columns, ds.SamplesPerPixel = 1, 2, 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        ds.PixelData = b"\x40" * (2 * row["number_of_frames"])
         pydicom.dcmwrite(out_dir / row["source_path"], ds, enforce_file_format=True)
