@@ -39,6 +39,7 @@ from xrf_assets.synth.real_timing import (
     drifting,
     real_report_events,
     write_images,
+    write_rooms_file,
 )
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "openrem"
@@ -63,7 +64,7 @@ def score(case: Case, result: LinkResult) -> dict[str, object]:
     }
 
 
-def _ingested(tree: Path, out: Path) -> dict[str, pl.DataFrame]:
+def _ingested(tree: Path, out: Path, rooms_file: Path) -> dict[str, pl.DataFrame]:
     from xrf_assets.core.ingest.privacy import PrivacySettings
     from xrf_assets.core.ingest.rooms import RoomDirectory
     from xrf_assets.core.ingest.run import IngestSettings, run_ingest
@@ -71,7 +72,9 @@ def _ingested(tree: Path, out: Path) -> dict[str, pl.DataFrame]:
 
     store = TableStore(out)
     settings = IngestSettings(
-        input_dir=tree, rooms=RoomDirectory(), privacy=PrivacySettings(mode="identified")
+        input_dir=tree,
+        rooms=RoomDirectory.from_yaml(rooms_file),
+        privacy=PrivacySettings(mode="identified"),
     )
     run_ingest(settings, store, logging.getLogger("bench_linking_real"))
     return {t: store.read(t) for t in ("images", "irradiation_events", "event_image_refs")}
@@ -85,20 +88,15 @@ def main() -> None:
     args = parser.parse_args()
 
     reports = real_report_events(args.corpus.resolve())
-    # Images never carry the Device Observer UID: a report whose room is named by it alone has
-    # no image of its room (a rooms file would merge them). A copy of a report with unchanged
-    # event times and scope of accumulation holds events no image can tell from the original's.
-    usable = {
-        n: e
-        for n, e in reports.items()
-        if not e.get_column("room_id")[0].startswith("DEVICE ") and n not in COPIES
-    }
+    # A copy of a report with unchanged event times and scope of accumulation holds events no
+    # image can tell from the original's.
+    usable = {n: e for n, e in reports.items() if n not in COPIES}
     print(
         f"reports: {len(usable)} ({sum(e.height for e in usable.values())} events): "
         + ", ".join(usable)
     )
     skipped = sorted(set(reports) - set(usable))
-    print(f"left out (room by Device Observer UID only, or a copy): {', '.join(skipped) or '-'}")
+    print(f"left out (a copy of another report): {', '.join(skipped) or '-'}")
     no_refs = frame_from_rows("event_image_refs", [])
     rows = []
     started = time.perf_counter()
@@ -117,7 +115,11 @@ def main() -> None:
             (tree / "reports").mkdir()
             for name in usable:
                 shutil.copy(args.corpus / name, tree / "reports" / name)
-            tables = _ingested(tree, Path(tmp) / "tables")
+            # images never carry the Device Observer UID a report names its room by: the site's
+            # rooms file joins them, as a user's would
+            rooms = Path(tmp) / "rooms.yaml"
+            write_rooms_file(case.events, rooms)
+            tables = _ingested(tree, Path(tmp) / "tables", rooms)
         result = link_images(
             tables["images"], tables["irradiation_events"], tables["event_image_refs"]
         )

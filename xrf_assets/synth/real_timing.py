@@ -14,6 +14,7 @@ Used by tests/linking and benchmarks/bench_linking_real.py; plain Python, no Dag
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,6 +70,31 @@ def real_report_events(corpus: Path) -> dict[str, pl.DataFrame]:
     return found
 
 
+def observer_station(room_id: str) -> str | None:
+    """Station Name (SH, 16 chars) for the images of a room the report names only by its Device
+    Observer UID (``DEVICE <uid>``): images never carry that UID, a rooms file joins the two."""
+    if not room_id.startswith("DEVICE "):
+        return None
+    return f"OBS{zlib.crc32(room_id.encode()):08X}"
+
+
+def write_rooms_file(events: pl.DataFrame, path: Path) -> None:
+    """A rooms file naming each ``DEVICE <uid>`` room of ``events`` by that id and matching both
+    its reports (the Device Observer UID) and its images (``observer_station``)."""
+    lines = ["rooms:"]
+    for room, uid in (
+        events.select("room_id", "device_observer_uid").unique().sort("room_id").rows()
+    ):
+        station = observer_station(room or "")
+        if station and uid:
+            lines += [f'  - name: "{room}"', "    match:"]
+            lines += [
+                f'      - {{device_observer_uid: "{uid}"}}',
+                f"      - {{station_name: {station}}}",
+            ]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _imaged(events: pl.DataFrame, which: str) -> pl.DataFrame:
     """The events that store an image: every one, or the acquisitions and every third
     fluoroscopy event (last-image-hold and fluoro stores)."""
@@ -99,7 +125,7 @@ def image_row(event: dict[str, Any], sop: str, at: datetime, fingerprints: bool)
         "manufacturer": event["manufacturer"],
         "model": event["model"],
         "device_serial_number": event["device_serial_number"],
-        "station_name": event["station_name"],
+        "station_name": event["station_name"] or observer_station(event["room_id"] or ""),
         "room_id": event["room_id"],
         "acquisition_datetime": at,
         "acquisition_datetime_source": "acquisition_date_time",

@@ -9,9 +9,11 @@ offset's uncertainty). Where the clock cannot tell two or more windows apart, th
 decide if they can: the image's (0018,1510)/(0018,1511)/(0018,1450) must agree (within
 ``angle_tolerance_deg``) with exactly one contender's 112011/112012/113770 and disagree with every
 other's, as with the two planes of a biplane system (``decided_by = geometry``). Before the angles
-alone, the fingerprints: where the contender whose shared values agree best with the image's
+alone, the fingerprints: where the fitting window whose shared values agree best with the image's
 (``times.fingerprint``) matches strongly and beats every other, it is linked (``decided_by =
 fingerprint``); a mismatch only lowers a score, as a cumulative DAP in every image is common.
+The clock's own choice is put to the fingerprints too where it has no strong match and another
+fitting window has one (a drifting clock moves an image by a second or two).
 Otherwise the image is ``ambiguous``.
 """
 
@@ -72,9 +74,10 @@ def _contenders(fits: pl.DataFrame) -> pl.DataFrame:
 
 
 def _by_fingerprint(fits: pl.DataFrame) -> pl.DataFrame:
-    """The fitting pairs the fingerprints single out: of the contenders, the one with the best
-    score (``times.fingerprint``) has a strong match and beats every other by at least one."""
-    ranked = _contenders(fits).sort(
+    """The fitting pairs the fingerprints single out: of the fitting windows (all within the
+    tolerance of the clock), the one with the best score (``times.fingerprint``) has a strong
+    match and beats every other by at least one."""
+    ranked = fits.sort(
         ["sop_instance_uid", "fp_score", "irradiation_event_uid"], descending=[False, True, False]
     )
     best = ranked.group_by("sop_instance_uid", maintain_order=True).agg(
@@ -175,11 +178,15 @@ def classify_leftovers(
             pl.all().first(),
             fitting=pl.col("irradiation_event_uid"),
             second_gap_s=pl.col("gap_s").get(1, null_on_oob=True),
+            strong_fits=pl.col("fp_strong").sum(),
         )
     )
-    decided = pl.col("second_gap_s").is_null() | (
-        pl.col("second_gap_s") - pl.col("gap_s") >= pl.col("margin")
-    )
+    # the clock's choice stands unless its fingerprint is not strong and another window's is
+    vetoed = ~pl.col("fp_strong") & (pl.col("strong_fits") > 0)
+    decided = (
+        pl.col("second_gap_s").is_null()
+        | (pl.col("second_gap_s") - pl.col("gap_s") >= pl.col("margin"))
+    ) & ~vetoed
     undecided = ranked.filter(~decided)
     open_fits = fits.join(undecided, on="sop_instance_uid", how="semi")
     by_fingerprint = _by_fingerprint(open_fits)
