@@ -60,7 +60,7 @@ _PAIR = ["irradiation_event_uid", "sop_instance_uid"]
 
 @dataclass(frozen=True)
 class LinkSettings:
-    """Knobs of the linker; the defaults assume a clock offset estimated from linked pairs.
+    """Knobs of the linker; the defaults never assume a clock offset that no evidence verifies.
 
     tolerance_s: the event window is widened by this much on each side. 2 s covers TM values
         truncated to whole seconds on either side plus the rest of the clock estimate's error; a
@@ -80,11 +80,13 @@ class LinkSettings:
         daylight-saving hour plus drift (fingerprints single pairs out at any distance).
     estimate_from_time_pattern: for rooms with no pair known by UID, estimate the offset from the
         alignment of image times with event windows (see ``clock.pattern_offsets``).
-    pattern_peak_ratio, pattern_max_uncertainty_s, pattern_min_image_fraction,
+    pattern_peak_ratio, pattern_guard_s, pattern_max_uncertainty_s, pattern_min_image_fraction,
         min_offset_confidence: the test a searched offset must pass (``clock.pattern_offsets``):
-        offsets scoring 80 % of the best form one stretch (two peaks a rhythm of events apart are
-        refused), the top plateau is at most 10 s either side, half the images fit a window at
-        the offset, and chance alone would do as well with probability below 1e-4.
+        no offset more than a window length + 3 s outside the top plateau scores 80 % of the best
+        (two peaks a rhythm of events apart are refused), the plateau is at most 30 s either side
+        (its half-width widens tolerance and margin, so the windows it blurs stay ambiguous), half
+        the images fit a window at the offset, and chance alone would do as well with
+        probability below 1e-4 (confidence >= 4).
     min_fingerprint_pairs: fingerprints single pairs out, so fewer images suffice (the chance
         test still applies).
     assume_clock_offset_s: a site's own declaration that a room's clocks differ by this (e.g. 0 s
