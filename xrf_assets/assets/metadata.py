@@ -74,7 +74,8 @@ def link_figures(result: LinkResult) -> dict[str, Any]:
 
 
 def offsets_markdown(offsets: pl.DataFrame) -> str:
-    """Per room: days by offset source and the offsets used, as a markdown table."""
+    """Per room: days by offset source, the offsets used and their confidence (-log10 chance,
+    null for UID pairs), as a markdown table."""
     rows = (
         offsets.group_by("room_id", "source")
         .agg(
@@ -83,17 +84,21 @@ def offsets_markdown(offsets: pl.DataFrame) -> str:
             min_s=pl.col("offset_s").min(),
             max_s=pl.col("offset_s").max(),
             max_uncertainty_s=pl.col("uncertainty_s").max(),
+            min_confidence=pl.col("confidence").min(),
         )
         .sort("room_id", "source")
     )
     lines = [
-        "| room | source | days | median offset (s) | range (s) | max uncertainty (s) |",
-        "|---|---|---|---|---|---|",
+        "| room | source | days | median offset (s) | range (s) | max uncertainty (s) "
+        "| min confidence |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows.iter_rows(named=True):
         lines.append(
             f"| {r['room_id']} | {r['source']} | {r['days']} | {r['median_s']:.1f} | "
-            f"{r['min_s']:.1f} .. {r['max_s']:.1f} | {r['max_uncertainty_s']:.1f} |"
+            f"{r['min_s']:.1f} .. {r['max_s']:.1f} | {r['max_uncertainty_s']:.1f} | "
+            + ("-" if r["min_confidence"] is None else f"{r['min_confidence']:.1f}")
+            + " |"
         )
     return "\n".join(lines)
 

@@ -25,9 +25,11 @@ does not fit either, the offset is ``unresolved`` and the linker does not guess.
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
-OFFSET_COLUMNS = ["pairs", "supporting_images", "offset_s", "uncertainty_s"]
+OFFSET_COLUMNS = ["pairs", "supporting_images", "offset_s", "uncertainty_s", "confidence"]
 
 
 def _intervals(pairs: pl.DataFrame, keys: list[str], slack_s: float) -> pl.DataFrame:
@@ -108,7 +110,51 @@ def uid_offsets(
         _deepest(depth_profile(intervals, keys), keys)
         .join(counts, on=keys)
         .filter(pl.col("supporting_images") >= min_pairs)
+        .with_columns(confidence=pl.lit(None, pl.Float64))  # known pairs: nothing was searched
         .select(*keys, *OFFSET_COLUMNS)
+    )
+
+
+def _log10_tail(k: int, n: int, p: float) -> float:
+    """log10 P(X >= k) for X ~ Binomial(n, p)."""
+    if k <= 0 or p >= 1.0:
+        return 0.0
+    if p <= 0.0 or k > n:
+        return -math.inf
+    terms = [
+        math.lgamma(n + 1)
+        - math.lgamma(j + 1)
+        - math.lgamma(n - j + 1)
+        + j * math.log(p)
+        + (n - j) * math.log1p(-p)
+        for j in range(k, n + 1)
+    ]
+    top = max(terms)
+    return (top + math.log(sum(math.exp(t - top) for t in terms))) / math.log(10)
+
+
+def confidence(k: int, n: int, chance: float, trials: float) -> float:
+    """-log10 of the probability that chance alone puts ``k`` of ``n`` images into event windows
+    at the best of ``trials`` independent offsets, each image landing in one with probability
+    ``chance`` (the share of the searched offsets its windows cover); capped at 300."""
+    tail = _log10_tail(k, n, min(max(chance, 0.0), 1.0))
+    return float(min(300.0, max(0.0, -tail - math.log10(max(trials, 1.0)))))
+
+
+def _competitors(profile: pl.DataFrame, found: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per key, the best depth at offsets at least ``guard_s`` outside the plateau ``found``
+    chose (0 where there are none): what the clock would be if the peak were not the answer."""
+    hull = found.select(
+        *keys,
+        lo=pl.col("offset_s") - pl.col("uncertainty_s") - pl.col("guard_s"),
+        hi=pl.col("offset_s") + pl.col("uncertainty_s") + pl.col("guard_s"),
+    )
+    away = (pl.col("next_pos") < pl.col("lo")) | (pl.col("pos") > pl.col("hi"))
+    return (
+        profile.filter(pl.col("next_pos") > pl.col("pos"))
+        .join(hull, on=keys)
+        .group_by(keys)
+        .agg(competitor=pl.col("depth").filter(away).max().fill_null(0))
     )
 
 
@@ -120,18 +166,28 @@ def pattern_offsets(
     max_offset_s: float,
     min_pairs: int,
     peak_ratio: float,
-    max_peak_width_s: float,
+    max_uncertainty_s: float,
     min_image_fraction: float,
+    min_confidence: float,
+    guard_s: float,
 ) -> pl.DataFrame:
-    """Offsets per key from all candidate pairs (columns ``keys``, sop_instance_uid, diff_s, dur_s).
+    """Offsets per key from candidate pairs (columns ``keys``, sop_instance_uid, diff_s, dur_s):
+    all same-study pairs within ``max_offset_s`` (time evidence), or only the pairs whose
+    fingerprints agree (fingerprint evidence).
 
-    Every key with pairs gets a row; ``accepted`` when the best depth is at least ``min_pairs``
-    and ``min_image_fraction`` of the images (most images must agree, not a few that happen to
-    fall into windows), and every offset whose depth reaches ``peak_ratio`` of the best lies within
-    ``max_peak_width_s`` (one sharp peak: a regular rhythm of events, whose equally good offsets lie
-    a period apart, is refused). ``zero_plausible`` says whether offset 0 reaches ``peak_ratio`` of
-    the best: where a refused key has enough pairs and 0 s does not, the clocks are known to differ
-    by an unknown amount.
+    The test an offset must pass to be ``accepted`` (the images fit event windows there far better
+    than anywhere else and far better than chance):
+
+    - support: at least ``min_pairs`` images, and ``min_image_fraction`` of the key's images, fit
+      a window at the offset;
+    - far better than a few seconds away: at offsets more than ``guard_s`` (the median window
+      length plus ``guard_s``) outside the top plateau, no depth reaches ``peak_ratio`` of the
+      best (a regular rhythm of events, whose equally good offsets lie a period apart, fails),
+      and the plateau is at most ``max_uncertainty_s`` wide either side (a flat rhythm of
+      back-to-back events fits everywhere);
+    - beyond chance: ``confidence`` (see ``confidence``: each image's chance is the share of the
+      searched range its own intervals cover, i.e. the event density it sees; the trials are the
+      range over the median interval length) reaches ``min_confidence``.
     """
     pairs = pairs.drop_nulls([*keys, "diff_s"])
     intervals = (
@@ -142,37 +198,55 @@ def pattern_offsets(
         )
         .filter(pl.col("lo") <= pl.col("hi"))
     )
-    counts = pairs.group_by(keys).agg(pairs=pl.len(), images=pl.col("sop_instance_uid").n_unique())
-    profile = depth_profile(intervals, keys).with_columns(
-        threshold=pl.col("depth").max().over(keys) * peak_ratio
+    counts = pairs.group_by(keys).agg(
+        pairs=pl.len(),
+        images=pl.col("sop_instance_uid").n_unique(),
+        window_s=(pl.col("dur_s") + 2 * slack_s).median(),
     )
-    shape = profile.group_by(keys).agg(
-        width=pl.col("next_pos").filter(pl.col("depth") >= pl.col("threshold")).max()
-        - pl.col("pos").filter(pl.col("depth") >= pl.col("threshold")).min(),
-        zero_plausible=(pl.col("depth").filter(pl.col("pos") <= 0).last().fill_null(0))
-        >= pl.col("threshold").first(),
+    cover = (
+        intervals.group_by([*keys, "sop_instance_uid"])
+        .agg(share=((pl.col("hi") - pl.col("lo")).sum() / (2 * max_offset_s)).clip(0.0, 1.0))
+        .group_by(keys)
+        .agg(chance=pl.col("share").mean())
     )
+    profile = depth_profile(intervals, keys)
+    found = (
+        _deepest(profile, keys)
+        .join(counts, on=keys)
+        .join(cover, on=keys)
+        .with_columns(guard_s=pl.col("window_s") + guard_s)
+    )
+    found = found.join(_competitors(profile, found, keys), on=keys, how="left")
+    conf = [
+        confidence(
+            int(r["supporting_images"]),
+            int(r["images"]),
+            float(r["chance"]),
+            2 * max_offset_s / max(float(r["window_s"]), 1.0),
+        )
+        for r in found.iter_rows(named=True)
+    ]
     enough = (pl.col("supporting_images") >= min_pairs) & (
         pl.col("supporting_images") >= pl.col("images") * min_image_fraction
     )
     return (
-        _deepest(profile, keys)
-        .join(shape, on=keys)
-        .join(counts, on=keys)
-        .with_columns(accepted=enough & (pl.col("width") <= max_peak_width_s), enough=enough)
-        .select(*keys, *OFFSET_COLUMNS, "accepted", "enough", "zero_plausible")
+        found.with_columns(confidence=pl.Series(conf, dtype=pl.Float64))
+        .with_columns(
+            accepted=enough
+            & (pl.col("competitor").fill_null(0) < pl.col("supporting_images") * peak_ratio)
+            & (pl.col("uncertainty_s") <= max_uncertainty_s)
+            & (pl.col("confidence") >= min_confidence)
+        )
+        .select(*keys, *OFFSET_COLUMNS, "accepted")
     )
 
 
 def resolve_offsets(
-    groups: pl.DataFrame,
-    sources: list[tuple[str, pl.DataFrame, list[str]]],
-    contradicted: list[tuple[pl.DataFrame, list[str]]],
+    groups: pl.DataFrame, sources: list[tuple[str, pl.DataFrame, list[str]]]
 ) -> pl.DataFrame:
     """One offset per (room_id, day) of ``groups``: the first of ``sources`` (name, offsets,
-    their keys), most trusted first, that has one; else ``unresolved`` where a key of
-    ``contradicted`` says the clocks differ by an unknown amount; else ``none`` (0 s, the
-    tolerance alone)."""
+    their keys), most trusted first, that has one; else ``unresolved``: no offset, not even 0 s,
+    is assumed without evidence."""
     out = groups.select("room_id", "day").unique().with_columns(source=pl.lit(None, pl.String))
     for name, frame, keys in sources:
         renamed = frame.select(*keys, *[pl.col(c).alias(f"{c}_{name}") for c in OFFSET_COLUMNS])
@@ -181,14 +255,7 @@ def resolve_offsets(
                 "source", pl.when(pl.col(f"offset_s_{name}").is_not_null()).then(pl.lit(name))
             )
         )
-    for frame, keys in contradicted:
-        flagged = frame.select(*keys).unique().with_columns(flag=pl.lit("unresolved"))
-        out = (
-            out.join(flagged, on=keys, how="left")
-            .with_columns(source=pl.coalesce("source", "flag"))
-            .drop("flag")
-        )
-    out = out.with_columns(pl.col("source").fill_null("none"))
+    out = out.with_columns(pl.col("source").fill_null("unresolved"))
     picks = {
         c: pl.coalesce(
             [
@@ -203,6 +270,7 @@ def resolve_offsets(
         .with_columns(
             pl.col("pairs", "supporting_images").fill_null(0).cast(pl.Int64),
             pl.col("offset_s", "uncertainty_s").fill_null(0.0),
+            pl.col("confidence").cast(pl.Float64),
         )
         .select("room_id", "day", "source", *OFFSET_COLUMNS)
         .sort("room_id", "day")

@@ -18,12 +18,14 @@ Methods, most trusted first (``shared/docs/dicom-dose-reference.md`` section 4):
 Fluoroscopy events are candidates like any other: they usually store no image, but a last-image-
 hold image is real and belongs to them. Excluding them would hand such an image to a neighbouring
 acquisition whose widened window touches it: a wrong link. Kept, the fluoroscopy window competes
-and the ambiguity rule decides. (They do not vote in the time-pattern clock estimate, though.)
+and the ambiguity rule decides. They vote in the clock estimates too (real rooms are mostly
+fluoroscopy).
 
-Clock offsets are estimated per room (and per day) by ``clock.py`` and applied before the window;
-where the offset is known to be non-zero but cannot be fixed, images are left ``clock_unresolved``
-rather than compared at 0 s. Times are compared as ``link_times.py`` describes (UTC only when both
-sides give an offset; local times otherwise, counted in the metadata where only one side does).
+Clock offsets are estimated per room (and per day) by ``clock.py`` from UID pairs, fingerprints
+and the time pattern, and applied before the window; an offset (0 s included) is used only where
+it passes the test of ``clock.pattern_offsets``; elsewhere images are left ``clock_unresolved``.
+Times are compared as ``times.py`` describes (UTC only when both sides give an offset; local times
+otherwise, counted in the metadata where only one side does).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import polars as pl
 
 from xrf_assets.core.linking import clock
 from xrf_assets.core.linking.times import (
+    fingerprint,
     prepare_events,
     prepare_images,
     utc_spread_s,
@@ -57,7 +60,7 @@ _PAIR = ["irradiation_event_uid", "sop_instance_uid"]
 
 @dataclass(frozen=True)
 class LinkSettings:
-    """Knobs of the linker; the defaults assume a clock offset estimated from linked pairs.
+    """Knobs of the linker; the defaults never assume a clock offset that no evidence verifies.
 
     tolerance_s: the event window is widened by this much on each side. 2 s covers TM values
         truncated to whole seconds on either side plus the rest of the clock estimate's error; a
@@ -73,12 +76,22 @@ class LinkSettings:
         offset is estimated (whole-second TM truncation).
     max_clock_offset_s: the time-pattern estimate searches offsets within +-this; real devices
         drift by seconds to minutes.
+    max_fingerprint_offset_s: the fingerprint estimate searches within +-this: 3 h covers a
+        daylight-saving hour plus drift (fingerprints single pairs out at any distance).
     estimate_from_time_pattern: for rooms with no pair known by UID, estimate the offset from the
         alignment of image times with event windows (see ``clock.pattern_offsets``).
-    pattern_peak_ratio, pattern_max_peak_width_s, pattern_min_image_fraction: when a time-pattern
-        peak counts as unique: offsets scoring 80 % of the best must lie within 10 s of each other
-        (about one cine run: the main lobe; two peaks a rhythm of events apart are refused), and
-        half the images must fall into a window at the chosen offset.
+    pattern_peak_ratio, pattern_guard_s, pattern_max_uncertainty_s, pattern_min_image_fraction,
+        min_offset_confidence: the test a searched offset must pass (``clock.pattern_offsets``):
+        no offset more than a window length + 3 s outside the top plateau scores 80 % of the best
+        (two peaks a rhythm of events apart are refused), the plateau is at most 30 s either side
+        (its half-width widens tolerance and margin, so the windows it blurs stay ambiguous), half
+        the images fit a window at the offset, and chance alone would do as well with
+        probability below 1e-4 (confidence >= 4).
+    min_fingerprint_pairs: fingerprints single pairs out, so fewer images suffice (the chance
+        test still applies).
+    assume_clock_offset_s: a site's own declaration that a room's clocks differ by this (e.g. 0 s
+        for clocks kept by NTP), used where no evidence sets an offset (source ``assumed``);
+        None (the default): nothing is assumed, such images are ``clock_unresolved``.
     angle_tolerance_deg: where the clock cannot separate two windows, positioner angles that
         agree within this (header and SR both send tenths of a degree) single out the event;
         the two planes of a biplane system differ by tens of degrees.
@@ -90,17 +103,22 @@ class LinkSettings:
     per_day_offsets: bool = True
     offset_slack_s: float = 1.0
     max_clock_offset_s: float = 300.0
+    max_fingerprint_offset_s: float = 10800.0
     estimate_from_time_pattern: bool = True
     pattern_peak_ratio: float = 0.8
-    pattern_max_peak_width_s: float = 10.0
+    pattern_max_uncertainty_s: float = 30.0
+    pattern_guard_s: float = 3.0
+    min_fingerprint_pairs: int = 3
+    assume_clock_offset_s: float | None = None
     pattern_min_image_fraction: float = 0.5
+    min_offset_confidence: float = 4.0
     angle_tolerance_deg: float = 1.0
 
 
 @dataclass(frozen=True)
 class LinkResult:
     """``links`` and ``unlinked`` are contract frames; ``clock_offsets`` has one row per (room_id,
-    day) with images: source, pairs, supporting_images, offset_s, uncertainty_s."""
+    day) with images: source, pairs, supporting_images, offset_s, uncertainty_s, confidence."""
 
     links: pl.DataFrame
     unlinked: pl.DataFrame
@@ -200,10 +218,13 @@ def _offsets(
     """Resolved clock offset per (room_id, day) of every image with a room and a time.
 
     Trust order: UID pairs of the day, then of the room (clocks drift: a day's own pairs first);
-    then the time pattern of the room, then of the day (a room's pattern pools all its days and is
-    far less likely to lock onto a chance alignment than one day's few images; a day's own
-    pattern serves where the room's peak is blurred, e.g. by a clock reset). Where no estimate is
-    taken but a pattern analysis shows that 0 s does not fit, the offset is ``unresolved``.
+    then fingerprints of the day, then of the room (pairs whose DAP or three other shared values
+    agree, searched within ``max_fingerprint_offset_s``: an hour after a daylight-saving change is
+    found); then the time pattern of the room, then of the day (a room's pattern pools all its
+    days and is far less likely to lock onto a chance alignment than one day's few images; a day's
+    own pattern serves where the room's peak is blurred, e.g. by a clock reset). Each searched
+    offset must pass ``clock.pattern_offsets``' test; a (room, day) none passes is
+    ``unresolved``.
     """
     room, day = ["room_id"], ["room_id", "day"]
     uid_scopes = [("day", day), ("room", room)] if s.per_day_offsets else [("room", room)]
@@ -215,30 +236,66 @@ def _offsets(
         )
         for scope, keys in uid_scopes
     ]
-    contradicted = []
     need = leftover.join(sources[-1][1].select("room_id"), on="room_id", how="anti")
-    if s.estimate_from_time_pattern and need.height:
-        # Stored images come from acquisitions; fluoroscopy usually precedes them by a similar
-        # lead each time, which would give "true offset + lead" a second peak. Only events that
-        # are not fluoroscopy (113721) vote; a last-image-hold image simply does not vote.
-        voters = ev.filter(pl.col("event_type").ne_missing("fluoroscopy"))
-        widen = s.max_clock_offset_s + s.offset_slack_s + utc_spread_s(need, voters)
-        pairs = with_pair_times(window_pairs(need, voters, "img_t_s", widen))
+    if not need.height:
+        return clock.resolve_offsets(img.drop_nulls(["room_id", "day"]), sources)
+
+    def search(
+        pairs: pl.DataFrame, keys: list[str], max_offset_s: float, min_pairs: int
+    ) -> pl.DataFrame:
+        found = clock.pattern_offsets(
+            pairs,
+            keys,
+            slack_s=s.offset_slack_s,
+            max_offset_s=max_offset_s,
+            min_pairs=min_pairs,
+            guard_s=s.pattern_guard_s,
+            peak_ratio=s.pattern_peak_ratio,
+            max_uncertainty_s=s.pattern_max_uncertainty_s,
+            min_image_fraction=s.pattern_min_image_fraction,
+            min_confidence=s.min_offset_confidence,
+        )
+        return found.filter("accepted")
+
+    widen = s.max_fingerprint_offset_s + s.offset_slack_s + utc_spread_s(need, ev)
+    matched = (
+        with_pair_times(window_pairs(need, ev, "img_t_s", widen))
+        .with_columns(**fingerprint(s.angle_tolerance_deg))
+        .filter("fp_strong")
+    )
+    for scope, keys in uid_scopes:
+        sources.append(
+            (f"fingerprint_{scope}", search(matched, keys, widen, s.min_fingerprint_pairs), keys)
+        )
+    if s.estimate_from_time_pattern:
+        # Every event votes: last-image-hold and fluoroscopy stores are real images. Where that
+        # fails the test, the acquisitions alone may pass it: fluoroscopy often precedes each run
+        # by a similar lead, which gives "true offset + lead" a second peak when only runs store.
+        runs = ev.filter(pl.col("event_type").ne_missing("fluoroscopy"))
+        widen = s.max_clock_offset_s + s.offset_slack_s + utc_spread_s(need, ev)
+        tries = [with_pair_times(window_pairs(need, e, "img_t_s", widen)) for e in (ev, runs)]
         for scope, keys in reversed(uid_scopes):
-            found = clock.pattern_offsets(
-                pairs,
-                keys,
-                slack_s=s.offset_slack_s,
-                max_offset_s=s.max_clock_offset_s,
-                min_pairs=s.min_pairs_for_offset,
-                peak_ratio=s.pattern_peak_ratio,
-                max_peak_width_s=s.pattern_max_peak_width_s,
-                min_image_fraction=s.pattern_min_image_fraction,
+            every, acquisitions = (
+                search(p, keys, s.max_clock_offset_s, s.min_pairs_for_offset) for p in tries
             )
-            sources.append((f"time_pattern_{scope}", found.filter("accepted"), keys))
-            refused = found.filter(~pl.col("accepted"), "enough", ~pl.col("zero_plausible"))
-            contradicted.append((refused, keys))
-    return clock.resolve_offsets(img.drop_nulls(["room_id", "day"]), sources, contradicted)
+            found = pl.concat([every, acquisitions.join(every, on=keys, how="anti")])
+            sources.append((f"time_pattern_{scope}", found, keys))
+    if s.assume_clock_offset_s is not None:
+        declared = img.select("room_id").drop_nulls().unique()
+        sources.append(
+            ("assumed", declared.with_columns(**_declared(s.assume_clock_offset_s)), room)
+        )
+    return clock.resolve_offsets(img.drop_nulls(["room_id", "day"]), sources)
+
+
+def _declared(offset_s: float) -> dict[str, pl.Expr]:
+    return {
+        "pairs": pl.lit(0, pl.Int64),
+        "supporting_images": pl.lit(0, pl.Int64),
+        "offset_s": pl.lit(offset_s, pl.Float64),
+        "uncertainty_s": pl.lit(0.0),
+        "confidence": pl.lit(None, pl.Float64),
+    }
 
 
 def link_images(
@@ -268,10 +325,13 @@ def link_images(
     window_links, unlinked = classify_leftovers(leftover, ev, offsets, s)
 
     uid_rows = uid_pairs.join(
-        offsets.select("room_id", "day", "source", "offset_s"), on=["room_id", "day"], how="left"
+        offsets.select("room_id", "day", "source", "offset_s", "confidence"),
+        on=["room_id", "day"],
+        how="left",
     ).with_columns(
         clock_offset_s=pl.col("offset_s").fill_null(0.0),
-        source=pl.col("source").fill_null("none"),
+        # a UID link needs no clock: where none is verified, 0 s is applied to time_offset_s only
+        source=pl.col("source").replace("unresolved", None).fill_null("none"),
         decided_by=pl.lit(None, pl.String),
     )
     links = pl.concat([_link_rows(uid_rows), _link_rows(window_links)]).sort(_PAIR[::-1])
@@ -299,6 +359,7 @@ def _link_rows(pairs: pl.DataFrame) -> pl.DataFrame:
         time_offset_s=pl.col("diff_s") - pl.col("clock_offset_s"),
         clock_offset_s=pl.when(timed).then(pl.col("clock_offset_s")),
         clock_offset_source=pl.when(timed).then(pl.col("source")),
+        clock_offset_confidence=pl.when(timed).then(pl.col("confidence")),
         utc_compared=pl.when(timed).then(pl.col("utc_compared")),
         decided_by="decided_by",
     )

@@ -38,6 +38,10 @@ def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
         img_utc_off=pl.col("utc_offset_s"),
         day=pl.col("acquisition_datetime").dt.date(),
         **{f"img_{a}": pl.col(a) for a in ANGLES},
+        img_dap=pl.col("dap_gy_m2"),
+        img_kvp=pl.col("kvp_kv"),
+        img_frames=pl.col("number_of_frames"),
+        img_run_s=pl.col("acquisition_duration_s"),
     )
 
 
@@ -57,6 +61,10 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
         ev_utc_off=pl.col("utc_offset_s"),
         dur_s=pl.col("irradiation_duration_s").fill_null(0.0).clip(lower_bound=0.0),
         **{f"ev_{a}": pl.col(a) for a in ANGLES},
+        ev_dap=pl.col("dap_gy_m2"),
+        ev_kvp=pl.col("kvp_kv"),
+        ev_pulses=pl.col("number_of_pulses"),
+        ev_run_s=pl.col("irradiation_duration_s"),
     )
 
 
@@ -96,6 +104,53 @@ def geometry(tolerance_deg: float) -> pl.Expr:
         .then(pl.lit("mismatch"))
         .otherwise(pl.lit("match"))
     )
+
+
+# Fingerprint tolerances. DAP: (0018,115E) is a DS in dGy.cm2 (1 Gy.m2 = 1e5 dGy.cm2), written
+# to a few significant digits: 1 % or 0.0005 dGy.cm2 (real fluoroscopy events send 0.005
+# dGy.cm2). kVp: the event's value may be a per-pulse mean.
+# A run's frames against the event's pulses (113768) and frames x frame time against 113742 are
+# compared only for multi-frame images: a last-image-hold is one frame of a long fluoroscopy run.
+DAP_REL_TOL = 0.01
+DAP_ABS_TOL_GY_M2 = 5e-9
+KVP_TOL_KV = 1.0
+FRAMES_TOL = 1.0
+RUN_REL_TOL, RUN_ABS_TOL_S = 0.1, 0.5
+
+
+def _agree(diff: pl.Expr, tol: pl.Expr | float) -> pl.Expr:
+    """1 when both sides agree within ``tol``, 0 when they differ, null when a side is missing."""
+    return pl.when(diff.is_null()).then(None).otherwise((diff.abs() <= tol).cast(pl.Int32))
+
+
+def fingerprint(angle_tolerance_deg: float) -> dict[str, pl.Expr]:
+    """``fp_score``: how many of the values an image and its event share agree (DAP, kVp,
+    positioner angles, frames vs pulses, run length vs 113742; the DAP counts three) minus how
+    many differ, and ``fp_strong``: the DAP agrees, or three of the others do.
+
+    A match is strong evidence (a DAP to 1 % singles out one event of a study); a mismatch is weak
+    (some devices write a run's or the study's cumulative DAP into every image), so mismatches only
+    ever keep a pair from being singled out, never reject it.
+    """
+    dap_tol = pl.max_horizontal(
+        pl.max_horizontal("img_dap", "ev_dap") * DAP_REL_TOL, pl.lit(DAP_ABS_TOL_GY_M2)
+    )
+    multi = pl.col("img_frames") > 1
+    run_tol = pl.max_horizontal(pl.col("ev_run_s") * RUN_REL_TOL, pl.lit(RUN_ABS_TOL_S))
+    dap = _agree(pl.when(pl.col("img_dap") > 0).then(pl.col("img_dap") - pl.col("ev_dap")), dap_tol)
+    geo = geometry(angle_tolerance_deg)
+    parts = [
+        _agree(pl.col("img_kvp") - pl.col("ev_kvp"), KVP_TOL_KV),
+        pl.when(geo.is_null()).then(None).otherwise((geo == "match").cast(pl.Int32)),
+        _agree(pl.when(multi).then(pl.col("img_frames") - pl.col("ev_pulses")), FRAMES_TOL),
+        _agree(pl.when(multi).then(pl.col("img_run_s") - pl.col("ev_run_s")), run_tol),
+    ]
+    others = pl.sum_horizontal([p.fill_null(0) for p in parts])
+    mismatches = pl.sum_horizontal([(1 - p).fill_null(0) for p in [dap, *parts]])
+    return {
+        "fp_score": others + 3 * dap.fill_null(0) - mismatches,
+        "fp_strong": (dap == 1).fill_null(False) | (others >= 3),
+    }
 
 
 def plane_compatible(image_plane: str, event_plane: str) -> pl.Expr:

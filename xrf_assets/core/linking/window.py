@@ -8,8 +8,13 @@ inside); the best is linked only when it beats the second by the ambiguity margi
 offset's uncertainty). Where the clock cannot tell two or more windows apart, the positioner angles
 decide if they can: the image's (0018,1510)/(0018,1511)/(0018,1450) must agree (within
 ``angle_tolerance_deg``) with exactly one contender's 112011/112012/113770 and disagree with every
-other's, as with the two planes of a biplane system (``decided_by = geometry``). Otherwise the
-image is ``ambiguous``.
+other's, as with the two planes of a biplane system (``decided_by = geometry``). Before the angles
+alone, the fingerprints: where the fitting window whose shared values agree best with the image's
+(``times.fingerprint``) matches strongly and beats every other, it is linked (``decided_by =
+fingerprint``); a mismatch only lowers a score, as a cumulative DAP in every image is common.
+The clock's own choice is put to the fingerprints too where it has no strong match and another
+fitting window has one (a drifting clock moves an image by a second or two).
+Otherwise the image is ``ambiguous``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from xrf_assets.core.linking.times import (
+    fingerprint,
     geometry,
     plane_compatible,
     utc_spread_s,
@@ -53,15 +59,39 @@ def _fits(timed: pl.DataFrame, ev: pl.DataFrame, angle_tolerance_deg: float) -> 
         plane_compatible("img_plane", "plane"),
         corrected >= -pl.col("tol"),
         corrected <= pl.col("dur_s") + pl.col("tol"),
-    ).with_columns(gap_s=_gap(corrected), geometry=geometry(angle_tolerance_deg))
+    ).with_columns(
+        gap_s=_gap(corrected),
+        geometry=geometry(angle_tolerance_deg),
+        **fingerprint(angle_tolerance_deg),
+    )
+
+
+def _contenders(fits: pl.DataFrame) -> pl.DataFrame:
+    """Per image, the windows within the margin of the best: those the clock cannot separate."""
+    return fits.filter(
+        pl.col("gap_s") <= pl.col("gap_s").min().over("sop_instance_uid") + pl.col("margin")
+    )
+
+
+def _by_fingerprint(fits: pl.DataFrame) -> pl.DataFrame:
+    """The fitting pairs the fingerprints single out: of the fitting windows (all within the
+    tolerance of the clock), the one with the best score (``times.fingerprint``) has a strong
+    match and beats every other by at least one."""
+    ranked = fits.sort(
+        ["sop_instance_uid", "fp_score", "irradiation_event_uid"], descending=[False, True, False]
+    )
+    best = ranked.group_by("sop_instance_uid", maintain_order=True).agg(
+        pl.all().first(), second=pl.col("fp_score").get(1, null_on_oob=True)
+    )
+    return best.filter(
+        "fp_strong", pl.col("second").is_null() | (pl.col("fp_score") >= pl.col("second") + 1)
+    ).drop("second")
 
 
 def _by_geometry(fits: pl.DataFrame) -> pl.DataFrame:
-    """The fitting pairs the angles single out: per image, of the contenders (windows within the
-    margin of the best), exactly one agrees and every other disagrees."""
-    contenders = fits.filter(
-        pl.col("gap_s") <= pl.col("gap_s").min().over("sop_instance_uid") + pl.col("margin")
-    )
+    """The fitting pairs the angles single out: per image, of the contenders, exactly one agrees
+    and every other disagrees."""
+    contenders = _contenders(fits)
     match = pl.col("geometry") == "match"
     single = (
         contenders.group_by("sop_instance_uid")
@@ -111,7 +141,7 @@ def classify_leftovers(
     lo = (
         leftover.join(offsets, on=["room_id", "day"], how="left")
         .with_columns(
-            source=pl.col("source").fill_null("none"),
+            source=pl.col("source").fill_null("unresolved"),
             clock_offset_s=pl.col("offset_s").fill_null(0.0),
             uncertainty_s=pl.col("uncertainty_s").fill_null(0.0),
         )
@@ -148,21 +178,29 @@ def classify_leftovers(
             pl.all().first(),
             fitting=pl.col("irradiation_event_uid"),
             second_gap_s=pl.col("gap_s").get(1, null_on_oob=True),
+            strong_fits=pl.col("fp_strong").sum(),
         )
     )
-    decided = pl.col("second_gap_s").is_null() | (
-        pl.col("second_gap_s") - pl.col("gap_s") >= pl.col("margin")
-    )
+    # the clock's choice stands unless its fingerprint is not strong and another window's is
+    vetoed = ~pl.col("fp_strong") & (pl.col("strong_fits") > 0)
+    decided = (
+        pl.col("second_gap_s").is_null()
+        | (pl.col("second_gap_s") - pl.col("gap_s") >= pl.col("margin"))
+    ) & ~vetoed
     undecided = ranked.filter(~decided)
-    by_geometry = _by_geometry(fits.join(undecided, on="sop_instance_uid", how="semi"))
+    open_fits = fits.join(undecided, on="sop_instance_uid", how="semi")
+    by_fingerprint = _by_fingerprint(open_fits)
+    by_geometry = _by_geometry(open_fits.join(by_fingerprint, on="sop_instance_uid", how="anti"))
     links = pl.concat(
         [
             ranked.filter(decided).with_columns(decided_by=pl.lit("time")),
+            by_fingerprint.with_columns(decided_by=pl.lit("fingerprint")),
             by_geometry.with_columns(decided_by=pl.lit("geometry")),
         ],
         how="diagonal_relaxed",
     ).with_columns(link_method=pl.lit("time_window"))
-    ambiguous = undecided.join(by_geometry, on="sop_instance_uid", how="anti").select(
+    chosen = pl.concat([by_fingerprint, by_geometry], how="diagonal_relaxed")
+    ambiguous = undecided.join(chosen, on="sop_instance_uid", how="anti").select(
         "sop_instance_uid",
         reason=pl.lit("ambiguous"),
         candidate_event_uids="fitting",

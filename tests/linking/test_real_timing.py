@@ -1,0 +1,113 @@
+"""Linking on real event timing (issue #11): images made around the events of real dose reports
+(``xrf_assets.synth.real_timing``), linked with no UID aid; the link sets are asserted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import pytest
+from builders.corpus import CORPUS
+
+from xrf_assets.core.linking.links import LinkResult, link_images
+from xrf_assets.core.store import frame_from_rows
+from xrf_assets.synth.real_timing import (
+    PAIR,
+    Case,
+    Offset,
+    build_case,
+    constant,
+    real_report_events,
+    shifted_report,
+)
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, pl.DataFrame]:
+    if not CORPUS.is_dir():
+        pytest.skip(f"real dose reports not found at {CORPUS} (../shared/corpus/openrem)")
+    return real_report_events(CORPUS)
+
+
+def _link(
+    reports: dict[str, pl.DataFrame], names: list[str], variant: str, offset: Offset
+) -> tuple[Case, LinkResult]:
+    case = build_case([reports[n] for n in names], variant, offset)
+    return case, link_images(case.images, case.events, frame_from_rows("event_image_refs", []))
+
+
+def _pairs(frame: pl.DataFrame) -> set[tuple[str, str]]:
+    return set(frame.select(PAIR).iter_rows())
+
+
+def test_fluoro_dominated_room_with_an_offset(reports: dict[str, pl.DataFrame]) -> None:
+    # Siemens Zee: eight fluoroscopy events and nothing else; times only, image clock 2 min ahead
+    case, result = _link(reports, ["RF-RDSR-Siemens-Zee.dcm"], "times only", constant(120.0))
+    assert (case.events.get_column("event_type") == "fluoroscopy").all()
+    assert _pairs(result.links) == _pairs(case.truth)
+    offsets = result.clock_offsets.row(0, named=True)
+    assert (offsets["source"], offsets["offset_s"]) == ("time_pattern_room", 120.0)
+    assert offsets["confidence"] >= 4.0
+
+
+def test_room_at_zero_seconds_where_zero_is_verified(reports: dict[str, pl.DataFrame]) -> None:
+    # Philips Azurion (72 of 89 events fluoroscopy), every event imaged, clocks agree
+    name = "RF-RDSR-Philips_Azurion.dcm"
+    case, result = _link(reports, [name], "times only", constant(0.0))
+    offsets = result.clock_offsets.row(0, named=True)
+    assert offsets["source"] == "time_pattern_room"
+    assert abs(offsets["offset_s"]) <= offsets["uncertainty_s"] <= 1.5
+    # no wrong link; the images the clock cannot place are ambiguous, every other one is linked
+    ambiguous = set(result.unlinked.filter(pl.col("reason") == "ambiguous")["sop_instance_uid"])
+    assert set(result.unlinked.get_column("reason")) == {"ambiguous"}
+    assert _pairs(result.links) == {p for p in _pairs(case.truth) if p[1] not in ambiguous}
+    # with fingerprints the same images are all linked, the ambiguous ones by their DAP (or angles)
+    case, result = _link(reports, [name], "fingerprints", constant(0.0))
+    assert _pairs(result.links) == _pairs(case.truth)
+    by = result.links.filter(pl.col("sop_instance_uid").is_in(list(ambiguous)))
+    assert set(by.get_column("decided_by")) == {"fingerprint", "geometry"}
+
+
+def test_room_where_nothing_can_be_verified(reports: dict[str, pl.DataFrame]) -> None:
+    # Philips Allura: three events; times only, 45 s off: no offset, not even 0 s, is verified
+    case, result = _link(reports, ["RF-RDSR-Philips_Allura.dcm"], "times only", constant(45.0))
+    assert result.links.is_empty()
+    assert result.clock_offsets.get_column("source").to_list() == ["unresolved"]
+    assert set(result.unlinked.select("sop_instance_uid", "reason").iter_rows()) == {
+        (sop, "clock_unresolved") for sop in case.truth.get_column("sop_instance_uid")
+    }
+
+
+def test_one_hour_offset_found_by_fingerprints(reports: dict[str, pl.DataFrame]) -> None:
+    # Azurion after a daylight-saving change: far beyond any time pattern; DAP and kVp find it
+    name = "RF-RDSR-Philips_Azurion.dcm"
+    case, result = _link(reports, [name], "acquisitions + 1/3 fluoro", constant(3600.0))
+    assert _pairs(result.links) == _pairs(case.truth)
+    offsets = result.clock_offsets.row(0, named=True)
+    assert offsets["source"] == "fingerprint_day"
+    assert abs(offsets["offset_s"] - 3600.0) <= offsets["uncertainty_s"] <= 1.5
+    assert set(result.links.get_column("clock_offset_source")) == {"fingerprint_day"}
+    # the same images without fingerprints: the hour is not searched, nothing is guessed
+    case, result = _link(reports, [name], "times only", constant(3600.0))
+    assert result.links.is_empty()
+    assert set(result.unlinked.get_column("reason")) == {"clock_unresolved"}
+
+
+def test_drifting_clock_gets_an_offset_per_day(reports: dict[str, pl.DataFrame]) -> None:
+    # the Zee room on three days, its image clock 10 s, 40 s, 70 s ahead: one offset per day
+    zee = reports["RF-RDSR-Siemens-Zee.dcm"]
+    days = [shifted_report(zee, d, f".{d}") for d in range(3)]
+    first = zee.get_column("datetime_started").min()
+    assert isinstance(first, datetime)
+
+    def drift(t: datetime) -> float:
+        return 10.0 + 30.0 * (t.date() - first.date()).days
+
+    case = build_case(days, "times only", drift)
+    result = link_images(case.images, case.events, frame_from_rows("event_image_refs", []))
+    assert _pairs(result.links) == _pairs(case.truth)
+    assert result.clock_offsets.select("source", "offset_s").rows() == [
+        ("time_pattern_day", 10.0),
+        ("time_pattern_day", 40.0),
+        ("time_pattern_day", 70.0),
+    ]
