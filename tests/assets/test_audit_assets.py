@@ -166,7 +166,8 @@ def test_assets_are_in_the_audit_group_on_monthly_partitions() -> None:
 def test_a_month_reads_its_partition_and_only_the_tables_declared(settings: XrfSettings) -> None:
     store = settings.store()
     store.write("study_dose", october(), month="2026-10")
-    tables = MonthTables(store, "2026-10", frozenset({"images", "study_dose"}))
+    reads = frozenset({"images", "study_dose"})
+    tables = MonthTables("dose_by_room_month", store, "2026-10", reads)
     assert_frame_equal(tables.read("images"), known_images())  # unpartitioned: the whole table
     assert_frame_equal(tables.read("study_dose"), october())  # monthly: the month's partition
     with pytest.raises(KeyError, match="irradiation_events is not among the tables"):

@@ -7,7 +7,7 @@ version of each table stays in place. Group, partitioning and descriptions come 
 contracts; reading, writing and describing a month is :mod:`xrf_assets.assets.tables`.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import polars as pl
 from dagster import (
@@ -15,6 +15,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -34,6 +35,10 @@ from xrf_assets.core.audit.drl import compare_to_drl
 from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
 from xrf_assets.core.audit.study_dose import build_study_dose, unplaced_event_count
 from xrf_assets.resources import XrfSettings
+
+# the columns a month's UI summaries show: DAP median and the local DRL candidate (p75)
+_DAP_SUMMARY = ["dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"]
+_ROOM_SUMMARY = ["room_id", "modality", "study_count", *_DAP_SUMMARY]
 
 
 def _check_result(outcome: CheckOutcome) -> AssetCheckResult:
@@ -71,11 +76,8 @@ def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
             + "; ".join(o.description for o in blocked),
         )
     df = build_study_dose(events, accumulated, images, links, month, settings.procedures())
-    rooms = dose_by_room(df, month).select(
-        "room_id", "modality", "study_count", "dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"
-    )
+    rooms = dose_by_room(df, month).select(_ROOM_SUMMARY)
     yield tables.publish(
-        "study_dose",
         df,
         f"Studies of {month} per room",
         rooms,
@@ -92,57 +94,50 @@ def imaged_studies_have_dose_report(
     context: AssetCheckExecutionContext, settings: XrfSettings
 ) -> AssetCheckResult:
     month = context.op_execution_context.partition_key
-    tables = MonthTables(settings.store(), month, frozenset({"images", "study_dose"}))
+    tables = MonthTables("study_dose", settings.store(), month, frozenset({"images", "study_dose"}))
     return _check_result(
         check_imaged_studies_reported(tables.read("images"), tables.read("study_dose"), month)
     )
 
 
-@monthly_asset("dose_by_room_month", reads=["study_dose"])
-def dose_by_room_month(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
-    month = tables.month
-    df = dose_by_room(tables.read("study_dose"), month)
-    summary = df.select(
-        "room_id",
-        "modality",
-        "study_count",
-        "dap_median_gy_cm2",
-        "dap_p75_drl_candidate_gy_cm2",
-        "dose_rp_max_gy",
-        "fluoro_time_max_s",
-    )
-    title = f"Dose per room, {month} (p75 = local DRL candidate)"
-    return tables.publish("dose_by_room_month", df, title, summary)
+def _statistic(
+    table: str,
+    reads: list[str],
+    compute: Callable[[MonthTables], pl.DataFrame],
+    summary: list[str],
+    title: str,
+) -> AssetsDefinition:
+    """A monthly statistic: computed from ``reads``, its UI summary is a few of its columns."""
+
+    @monthly_asset(table, reads=reads)
+    def statistic(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
+        df = compute(tables)
+        return tables.publish(df, title.format(month=tables.month), df.select(summary))
+
+    return statistic
 
 
-@monthly_asset("dose_by_procedure_month", reads=["study_dose"])
-def dose_by_procedure_month(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
-    month = tables.month
-    df = dose_by_procedure(tables.read("study_dose"), month)
-    summary = df.select(
-        "procedure",
-        "study_count",
-        "dap_median_gy_cm2",
-        "dap_p75_drl_candidate_gy_cm2",
-        "fluoro_time_median_s",
-    )
-    title = f"Dose per procedure, {month} (p75 = local DRL candidate)"
-    return tables.publish("dose_by_procedure_month", df, title, summary)
-
-
-@monthly_asset("dose_by_protocol_month", reads=["study_dose", "irradiation_events"])
-def dose_by_protocol_month(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
-    month = tables.month
-    df = dose_by_protocol(tables.read("irradiation_events"), tables.read("study_dose"), month)
-    summary = df.select(
-        "room_id",
-        "acquisition_protocol",
-        "event_count",
-        "dap_median_gy_cm2",
-        "dap_p75_drl_candidate_gy_cm2",
-    )
-    title = f"Dose per event and protocol, {month}"
-    return tables.publish("dose_by_protocol_month", df, title, summary)
+dose_by_room_month = _statistic(
+    "dose_by_room_month",
+    ["study_dose"],
+    lambda t: dose_by_room(t.read("study_dose"), t.month),
+    [*_ROOM_SUMMARY, "dose_rp_max_gy", "fluoro_time_max_s"],
+    "Dose per room, {month} (p75 = local DRL candidate)",
+)
+dose_by_procedure_month = _statistic(
+    "dose_by_procedure_month",
+    ["study_dose"],
+    lambda t: dose_by_procedure(t.read("study_dose"), t.month),
+    ["procedure", "study_count", *_DAP_SUMMARY, "fluoro_time_median_s"],
+    "Dose per procedure, {month} (p75 = local DRL candidate)",
+)
+dose_by_protocol_month = _statistic(
+    "dose_by_protocol_month",
+    ["study_dose", "irradiation_events"],
+    lambda t: dose_by_protocol(t.read("irradiation_events"), t.read("study_dose"), t.month),
+    ["room_id", "acquisition_protocol", "event_count", *_DAP_SUMMARY],
+    "Dose per event and protocol, {month}",
+)
 
 
 @monthly_asset("drl_comparison", reads=["study_dose"])
@@ -158,7 +153,6 @@ def drl_comparison(tables: MonthTables, settings: XrfSettings) -> MaterializeRes
         "above_drl",
     )
     return tables.publish(
-        "drl_comparison",
         df,
         f"Median DAP against DRLs, {month}",
         summary,
@@ -186,7 +180,6 @@ def dose_alerts(tables: MonthTables, settings: XrfSettings) -> MaterializeResult
         for scope, key in (("study", "study_instance_uid"), ("patient", "patient_id"))
     }
     return tables.publish(
-        "dose_alerts",
         df,
         f"High-dose alerts, {month}",
         summary,

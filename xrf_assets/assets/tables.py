@@ -46,8 +46,9 @@ def table_spec(table: str, deps: Sequence[str] = ()) -> AssetSpec:
 
 @dataclass(frozen=True)
 class MonthTables:
-    """The tables one month partition of an asset reads, and the publishing of its own."""
+    """One month partition of the asset of ``table``: the tables it reads, and publishing it."""
 
+    table: str
     store: TableStore
     month: str
     reads: frozenset[str]
@@ -60,10 +61,11 @@ class MonthTables:
         return self.store.read(table, month=self.month if monthly else None)
 
     def publish(
-        self, table: str, df: pl.DataFrame, title: str, summary: pl.DataFrame, **figures: object
+        self, df: pl.DataFrame, title: str, summary: pl.DataFrame, **figures: object
     ) -> MaterializeResult:
-        """Write the month and describe it in the UI: table metadata, figures, markdown summary."""
-        info = self.store.write(table, df, month=self.month)
+        """Write the month of the asset's own table and describe it in the UI: table metadata,
+        figures, a markdown summary."""
+        info = self.store.write(self.table, df, month=self.month)
         markdown = MetadataValue.md(f"**{title}**\n\n{markdown_table(summary)}")
         return MaterializeResult(metadata=table_metadata(info, **figures) | {"summary": markdown})
 
@@ -85,7 +87,7 @@ def monthly_asset(
         def materialize_month(
             context: AssetExecutionContext, settings: XrfSettings
         ) -> Iterator[Any]:
-            tables = MonthTables(settings.store(), context.partition_key, frozenset(reads))
+            tables = MonthTables(table, settings.store(), context.partition_key, frozenset(reads))
             out = compute(tables, settings)
             yield from (out if isinstance(out, Iterator) else [out])
 

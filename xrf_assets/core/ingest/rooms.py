@@ -3,9 +3,8 @@
 A room is the X-ray system that made the image or the report. Without a rooms file the room id is
 built from the device identity the extractors write (xrf_assets/core/extract/devices.py:
 manufacturer, model, serial number, station name), so an image and the report of the same device
-land in the same room. A user's rooms file
-(YAML) names rooms and merges aliases, e.g. an old station name, or a Device Observer UID that only
-the dose reports carry::
+land in the same room. A user's rooms file (YAML) names rooms and merges aliases, e.g. an old
+station name, or a Device Observer UID that only the dose reports carry::
 
     rooms:
       - name: Cath Lab 1
