@@ -30,10 +30,8 @@ import pydicom
 from xrf_assets.core.dicom.read import read_header
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import extract_report
-from xrf_assets.core.ingest.rooms import RoomDirectory
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "../shared/corpus/openrem"
-ROOMS = RoomDirectory()
 
 
 def _walk(items: Iterable[Any] | None) -> int:
@@ -56,7 +54,7 @@ def bare(path: str) -> tuple[int, int]:
 def extract(path: str) -> tuple[int, int, Any]:
     """(reports, events, extract) of one file: read and extract, as the ingest worker does."""
     try:
-        result = extract_report(read_header(path), Path(path).name, ROOMS)
+        result = extract_report(read_header(path), Path(path).name)
     except ExtractionError as exc:
         return 1, 0, exc.reason
     return 1, len(result.events), result

@@ -34,7 +34,6 @@ import pydicom
 from xrf_assets.core.dicom.fast_header import read_fast
 from xrf_assets.core.dicom.read import DEFER_SIZE, read_header
 from xrf_assets.core.extract.images import extract_image
-from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.synth import SynthConfig, generate
 
 
@@ -82,8 +81,7 @@ def fast_path_files(root: Path, paths: list[str]) -> int:
 
 def extract_batch(paths: list[str], root: Path) -> list[dict[str, object]]:
     """``images`` rows of a batch of image files: the parse work of one worker call."""
-    rooms = RoomDirectory()
-    return [extract_image(read_header(root / p), p, rooms) for p in paths]
+    return [extract_image(read_header(root / p), p) for p in paths]
 
 
 def single(root: Path, paths: list[str]) -> int:

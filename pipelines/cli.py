@@ -22,7 +22,8 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings
 
-    settings = XrfSettings.from_env(
+    # unset options (None) are resolved from XRF_* when the run uses them, as in the UI
+    settings = XrfSettings(
         input_dir=args.input, output_dir=args.output, full_rebuild=args.full_rebuild or None
     )
     print(run_all(settings).render())

@@ -16,5 +16,5 @@ defs = Definitions(
     jobs=[ingest_job, monthly_audit_job],
     schedules=schedules,
     sensors=sensors,
-    resources={"settings": XrfSettings.from_env()},
+    resources={"settings": XrfSettings()},  # XRF_* resolved at run time, not at import
 )

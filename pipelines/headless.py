@@ -74,4 +74,4 @@ def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> R
         "links": store.read("event_image_links").height,
         "unlinked images": store.read("unlinked_images").height,
     }
-    return RunSummary(Path(settings.output_dir), months, counts)
+    return RunSummary(store.root, months, counts)

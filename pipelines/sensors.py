@@ -1,8 +1,8 @@
 """Start an ingest run when files under the input root appear, change or disappear.
 
 The cursor is a digest of every entry's path, size and modification time (the same walk ingest
-uses, xrf_assets/core/discovery.py), not the newest modification time: files copied with their
-old times (``cp -p``, ``rsync -a``, PACS exports) change the digest although no time is new.
+uses, xrf_assets/core/ingest/discovery.py), not the newest modification time: files copied with
+their old times (``cp -p``, ``rsync -a``, PACS exports) change the digest although no time is new.
 While an ingest run is queued or running the cursor is not moved, so files still arriving are
 picked up by the next run instead of starting one run per tick. The walk stats every file (about
 0.1 ms each): for archives of millions of files raise the interval or Dagster's sensor timeout.
@@ -62,7 +62,7 @@ def _ingest_active(instance: DagsterInstance) -> bool:
 def new_dicom_files(
     context: SensorEvaluationContext, settings: XrfSettings
 ) -> SensorResult | SkipReason:
-    root = Path(settings.input_dir)
+    root = settings.input_path()
     if not root.is_dir():
         return SkipReason(f"input folder {root} does not exist")
     fingerprint = tree_fingerprint(root)

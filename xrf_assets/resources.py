@@ -1,14 +1,17 @@
-"""Settings of a deployment, as one Dagster resource fed by environment variables.
+"""Settings of a deployment as one Dagster resource, resolved when a run (or sensor tick) uses them.
 
-Defaults point at the bundled demo corpus (``make demo`` generates it), so a fresh checkout runs
-without configuration; a site sets ``XRF_INPUT_DIR`` and ``XRF_OUTPUT_DIR`` (and a rooms file).
+A field set in the resource or run config wins; a field left unset (None) takes its ``XRF_*``
+environment variable, read at that moment and never when the code location is imported, else its
+default. Defaults point at the bundled demo corpus (``make demo`` generates it), so a fresh checkout
+runs without configuration; a site sets ``XRF_INPUT_DIR`` and ``XRF_OUTPUT_DIR`` (and a rooms file).
+The pseudonym key is read from ``XRF_PSEUDONYM_KEY`` only, never from config, where the UI would
+show it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -16,7 +19,7 @@ from pydantic import Field
 from xrf_assets.core.audit.alerts import AlertThresholds
 from xrf_assets.core.audit.drl import ReferenceLevels
 from xrf_assets.core.audit.procedures import ProcedureMap
-from xrf_assets.core.ingest.privacy import KEY_ENV, PrivacySettings
+from xrf_assets.core.ingest.privacy import KEY_ENV, MODE_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
 from xrf_assets.core.linking.links import LinkSettings
@@ -27,35 +30,52 @@ DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 DEMO_INPUT = DEMO_DIR / "dicom"
 DEMO_OUTPUT = DEMO_DIR / "output"
 
-
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value else default
+# field -> the environment variable that fills it when config leaves it unset
+ENV_VARS: dict[str, str] = {
+    "input_dir": "XRF_INPUT_DIR",
+    "output_dir": "XRF_OUTPUT_DIR",
+    "rooms_file": "XRF_ROOMS_FILE",
+    "workers": "XRF_WORKERS",
+    "full_rebuild": "XRF_FULL_REBUILD",
+    "privacy": MODE_ENV,
+    "procedures_file": "XRF_PROCEDURES_FILE",
+    "drl_file": "XRF_DRL_FILE",
+}
+_TRUE = {"1", "true", "yes"}
 
 
 class XrfSettings(ConfigurableResource):
     """Where the DICOM tree is, where the tables go, and how the site wants them made."""
 
-    input_dir: str = Field(description="Root of the DICOM tree to read (read-only to us).")
-    output_dir: str = Field(description="Root under which each table gets its own folder.")
+    input_dir: str | None = Field(
+        default=None,
+        description="Root of the DICOM tree to read (read-only to us); unset: $XRF_INPUT_DIR, "
+        "else the demo corpus.",
+    )
+    output_dir: str | None = Field(
+        default=None,
+        description="Root under which each table gets its own folder; unset: $XRF_OUTPUT_DIR, "
+        "else the demo output.",
+    )
     rooms_file: str | None = Field(
-        default=None, description="YAML naming rooms and merging aliases."
+        default=None, description="YAML naming rooms and merging aliases; unset: $XRF_ROOMS_FILE."
     )
-    workers: int = Field(
-        default=0, description="Reader processes; 0 sizes the pool to the machine."
+    workers: int | None = Field(
+        default=None, description="Reader processes; 0 sizes the pool to the machine."
     )
-    full_rebuild: bool = Field(
-        default=False, description="Re-read every file instead of new/changed ones."
+    full_rebuild: bool | None = Field(
+        default=None, description="Re-read every file instead of new/changed ones."
     )
-    privacy: str = Field(
-        default="pseudonymize",
-        description=f"pseudonymize (keyed hash, secret in ${KEY_ENV}) or identified.",
+    privacy: str | None = Field(
+        default=None,
+        description=f"pseudonymize (keyed hash, secret in ${KEY_ENV}) or identified; unset: "
+        f"${MODE_ENV}, else pseudonymize.",
     )
     link_tolerance_s: float = Field(
         default=LinkSettings.tolerance_s,
         description="Time-window linking: the event window is widened by this much each side, s.",
     )
-    # monthly audit (xrf_assets/core/procedures.py, drl.py, alerts.py)
+    # monthly audit (xrf_assets/core/audit/procedures.py, drl.py, alerts.py)
     procedures_file: str | None = Field(
         default=None, description="YAML mapping study descriptions to procedures; None: shipped."
     )
@@ -69,51 +89,52 @@ class XrfSettings(ConfigurableResource):
         default=6, description="Calendar months over which a patient's studies are summed."
     )
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> XrfSettings:
-        """Settings from ``XRF_*`` variables; ``overrides`` (not None) win, as from the CLI."""
-        values: dict[str, Any] = dict(
-            input_dir=_env("XRF_INPUT_DIR", str(DEMO_INPUT)) or str(DEMO_INPUT),
-            output_dir=_env("XRF_OUTPUT_DIR", str(DEMO_OUTPUT)) or str(DEMO_OUTPUT),
-            rooms_file=_env("XRF_ROOMS_FILE"),
-            workers=int(_env("XRF_WORKERS", "0") or 0),
-            full_rebuild=(_env("XRF_FULL_REBUILD", "") or "").lower() in {"1", "true", "yes"},
-            privacy=_env("XRF_PRIVACY", "pseudonymize") or "pseudonymize",
-            procedures_file=_env("XRF_PROCEDURES_FILE"),
-            drl_file=_env("XRF_DRL_FILE"),
-        )
-        values |= {k: v for k, v in overrides.items() if v is not None}
-        return cls(**values)
+    def _setting(self, name: str) -> str | None:
+        """The field as configured, else its environment variable now (empty counts as unset)."""
+        value = getattr(self, name)
+        if value is not None:
+            return str(value)
+        return os.environ.get(ENV_VARS[name]) or None
+
+    def input_path(self) -> Path:
+        return Path(self._setting("input_dir") or DEMO_INPUT)
+
+    def output_path(self) -> Path:
+        return Path(self._setting("output_dir") or DEMO_OUTPUT)
 
     def store(self) -> TableStore:
-        return TableStore(self.output_dir)
+        return TableStore(self.output_path())
 
     def rooms(self) -> RoomDirectory:
-        return RoomDirectory.from_yaml(self.rooms_file)
+        return RoomDirectory.from_yaml(self._setting("rooms_file"))
 
     def privacy_settings(self) -> PrivacySettings:
         """The key comes from the environment only, never from run config (it would be shown)."""
-        is_demo = Path(self.input_dir).resolve() == DEMO_INPUT.resolve()
-        env = {"XRF_PRIVACY": self.privacy, KEY_ENV: os.environ.get(KEY_ENV, "")}
-        return PrivacySettings.from_env(env, demo=is_demo)
+        is_demo = self.input_path().resolve() == DEMO_INPUT.resolve()
+        return PrivacySettings.from_settings(
+            self._setting("privacy"), os.environ.get(KEY_ENV), demo=is_demo
+        )
 
     def ingest_settings(self) -> IngestSettings:
+        full_rebuild = self.full_rebuild
+        if full_rebuild is None:
+            full_rebuild = (self._setting("full_rebuild") or "").lower() in _TRUE
         return IngestSettings(
-            input_dir=Path(self.input_dir),
+            input_dir=self.input_path(),
             rooms=self.rooms(),
             privacy=self.privacy_settings(),
-            workers=self.workers or None,
-            full_rebuild=self.full_rebuild,
+            workers=int(self._setting("workers") or 0) or None,
+            full_rebuild=full_rebuild,
         )
 
     def link_settings(self) -> LinkSettings:
         return LinkSettings(tolerance_s=self.link_tolerance_s)
 
     def procedures(self) -> ProcedureMap:
-        return ProcedureMap.from_yaml(self.procedures_file)
+        return ProcedureMap.from_yaml(self._setting("procedures_file"))
 
     def reference_levels(self) -> ReferenceLevels:
-        return ReferenceLevels.from_yaml(self.drl_file)
+        return ReferenceLevels.from_yaml(self._setting("drl_file"))
 
     def alert_thresholds(self) -> AlertThresholds:
         return AlertThresholds(

@@ -17,6 +17,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from polars.testing import assert_frame_equal
 
 from xrf_assets.assets import audit
+from xrf_assets.assets.tables import MonthTables
 from xrf_assets.core.store import TableStore, frame_from_rows
 from xrf_assets.resources import XrfSettings
 
@@ -160,3 +161,19 @@ def test_assets_are_in_the_audit_group_on_monthly_partitions() -> None:
         assert a.partitions_def is not None
         assert a.partitions_def.get_partition_keys_in_range  # MonthlyPartitionsDefinition
     assert {a.key.to_user_string() for a in audit.assets} == set(AUDIT_TABLES)
+
+
+def test_a_month_reads_its_partition_and_only_the_tables_declared(settings: XrfSettings) -> None:
+    store = settings.store()
+    store.write("study_dose", october(), month="2026-10")
+    reads = frozenset({"images", "study_dose"})
+    tables = MonthTables("dose_by_room_month", store, "2026-10", reads)
+    assert_frame_equal(tables.read("images"), known_images())  # unpartitioned: the whole table
+    assert_frame_equal(tables.read("study_dose"), october())  # monthly: the month's partition
+    with pytest.raises(KeyError, match="irradiation_events is not among the tables"):
+        tables.read("irradiation_events")
+    graph = {a.key.to_user_string(): a for a in audit.assets}
+    assert {k.to_user_string() for k in graph["dose_by_protocol_month"].dependency_keys} == {
+        "study_dose",
+        "irradiation_events",
+    }

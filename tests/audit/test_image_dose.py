@@ -21,7 +21,7 @@ from xrf_assets.core.audit.procedures import ProcedureMap
 from xrf_assets.core.audit.statistics import dose_by_protocol, dose_by_room
 from xrf_assets.core.audit.study_dose import build_study_dose, study_totals
 from xrf_assets.core.extract.images import extract_image
-from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.store import frame_from_rows
 
 XA = "1.2.840.10008.5.1.4.1.1.12.1"
@@ -72,9 +72,8 @@ def _image(
 
 
 def _images(*datasets: Dataset) -> pl.DataFrame:
-    rooms = RoomDirectory()
-    rows = [extract_image(ds, f"images/{ds.SOPInstanceUID}.dcm", rooms) for ds in datasets]
-    return frame_from_rows("images", rows)
+    rows = [extract_image(ds, f"images/{ds.SOPInstanceUID}.dcm") for ds in datasets]
+    return with_room_ids(frame_from_rows("images", rows), RoomDirectory())  # as publish does
 
 
 def _mobile(study: str = "G1") -> list[Dataset]:

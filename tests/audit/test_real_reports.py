@@ -19,7 +19,7 @@ from xrf_assets.core.audit.alerts import AlertThresholds, build_dose_alerts
 from xrf_assets.core.audit.study_dose import study_totals
 from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.extract.irradiation_events import implausible
-from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.store import frame_from_rows
 
 REPORTS = sorted(p.name for p in CORPUS.glob("*.dcm") if p.name != "RF-ESR-Siemens-Varic.dcm")
@@ -30,9 +30,9 @@ NO_IMAGES = frame_from_rows("images", [])
 @cache
 def _tables(name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     ds = pydicom.dcmread(corpus_file(name), stop_before_pixels=True)
-    extract = extract_report(ds, name, RoomDirectory())
+    extract = extract_report(ds, name)
     return (
-        frame_from_rows("irradiation_events", extract.events),
+        with_room_ids(frame_from_rows("irradiation_events", extract.events), RoomDirectory()),
         frame_from_rows("accumulated_dose", extract.accumulated),
     )
 

@@ -35,7 +35,6 @@ from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import extract_report, is_dose_report
 from xrf_assets.core.extract.images import extract_image
-from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.synth import SynthConfig, generate
 
 XA = "1.2.840.10008.5.1.4.1.1.12.1"
@@ -79,11 +78,11 @@ def outcome(extract: Callable[..., Any], ds: Dataset) -> Any:
 
 def image_row(ds: Dataset) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
-    return extract_image(ds, "a/b.dcm", RoomDirectory(), problems), problems
+    return extract_image(ds, "a/b.dcm", problems), problems
 
 
 def report(ds: Dataset) -> Any:
-    return extract_report(ds, "a/b.dcm", RoomDirectory())
+    return extract_report(ds, "a/b.dcm")
 
 
 def same_as_pydicom(path: Path) -> bool:

@@ -27,9 +27,9 @@ from xrf_assets.core.extract.dose_reports import (
     ReportExtract,
     extract_report,
     is_dose_report,
-    resolve_report_duplicates,
 )
-from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.resent_reports import resolve_report_duplicates
+from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.store import frame_from_rows, validate
 
 FILES = sorted(p.name for p in CORPUS.glob("*.dcm")) or ["<corpus absent>"]
@@ -37,7 +37,6 @@ VARIC = "RF-ESR-Siemens-Varic.dcm"
 ZEE = "RF-RDSR-Siemens-Zee.dcm"
 ZEE_ADJUSTED = "RF-RDSR-Siemens-Zee_adjusted.dcm"  # same SOP Instance UID as ZEE
 REPORTS = [f for f in FILES if f != VARIC]
-ROOMS = RoomDirectory()
 
 # Test-local conversion of the units the corpus sends (not units.py: an independent check).
 TO_COLUMN_UNIT = {
@@ -60,7 +59,7 @@ def _dataset(name: str) -> Dataset:
 
 @cache
 def _extract(name: str) -> ReportExtract:
-    return extract_report(_dataset(name), name, ROOMS)
+    return extract_report(_dataset(name), name)
 
 
 def _walk(items: Any) -> Iterator[Dataset]:
@@ -216,7 +215,6 @@ def test_siemens_zee_first_event_and_totals() -> None:
     assert first["filter_material"] == "Copper or Copper compound"
     assert first["filter_thickness_min_mm"] == first["filter_thickness_max_mm"] == 0.6
     assert first["reference_point_definition"] == "15cm from Isocenter toward Source"
-    assert first["room_id"] == "SIEMENS|AXIOM-ARTIS|123456|ARTISZEE"
     (acc,) = _extract(ZEE).accumulated
     assert (acc["dap_total_gy_m2"], acc["dose_rp_total_gy"]) == (1.6e-5, 0.00252)
     assert (acc["total_fluoro_time_s"], acc["calibration_factor"]) == (28.0, 1.0)
@@ -258,7 +256,7 @@ def test_ge_uid_sent_as_text_and_bad_timezone_noted() -> None:
 def test_timezone_offset_applies_to_datetime_started() -> None:
     ds = _copy(ZEE)
     ds.TimezoneOffsetFromUTC = "+0100"
-    assert {e["utc_offset_s"] for e in extract_report(ds, ZEE, ROOMS).events} == {3600}
+    assert {e["utc_offset_s"] for e in extract_report(ds, ZEE).events} == {3600}
 
 
 def test_siemens_varic_summary_is_rejected_with_reason() -> None:
@@ -270,7 +268,6 @@ def test_dual_room_radiography_and_fluoroscopy_in_one_room() -> None:
     dx, rf = _extract("Dual-RDSR-DX.dcm").events, _extract("Dual-RDSR-RF.dcm").events
     assert {e["modality"] for e in dx} == {"radiography"}
     assert {e["modality"] for e in rf} == {"fluoroscopy"}
-    assert {e["room_id"] for e in dx + rf} == {"SIEMENS|FLUOROSPOT COMPACT FD|1234|DRFMAX-1234"}
 
 
 def test_philips_reference_without_instance_uid_kept_as_null() -> None:
@@ -303,7 +300,7 @@ def test_unknown_unit_leaves_null_with_reason() -> None:
     ds = _copy(ZEE)
     dap = _children(_top_events(ds)[0], "122130")[0]
     dap.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue = "Gy.in2"
-    extract = extract_report(ds, ZEE, ROOMS)
+    extract = extract_report(ds, ZEE)
     first, second = extract.events[:2]
     assert first["dap_gy_m2"] is None
     assert first["unit_issues"] == "Dose Area Product (122130): 'Gy.in2'"
@@ -318,7 +315,7 @@ def test_retired_event_uid_and_sct_event_type_read() -> None:
     _children(event, "113769")[0].ConceptNameCodeSequence[0].CodeValue = "113853"
     kind = _children(event, "113721")[0].ConceptCodeSequence[0]
     kind.CodeValue, kind.CodingSchemeDesignator = "44491008", "SCT"
-    first = extract_report(ds, ZEE, ROOMS).events[0]
+    first = extract_report(ds, ZEE).events[0]
     assert first["irradiation_event_uid"] == _event_uid(_top_events(_dataset(ZEE))[0])
     assert first["event_type"] == "fluoroscopy"
 
@@ -327,22 +324,22 @@ def test_report_without_events_rejected() -> None:
     ds = _copy(ZEE)
     ds.ContentSequence = [i for i in ds.ContentSequence if _code(i) != "113706"]
     with pytest.raises(ExtractionError, match=r"no Irradiation Event X-Ray Data \(113706\)"):
-        extract_report(ds, ZEE, ROOMS)
+        extract_report(ds, ZEE)
 
 
 def test_other_root_and_missing_uid_rejected() -> None:
     ds = _copy(ZEE)
     ds.ConceptNameCodeSequence[0].CodeValue = "126000"
     with pytest.raises(ExtractionError, match="root concept 126000/DCM is not"):
-        extract_report(ds, ZEE, ROOMS)
+        extract_report(ds, ZEE)
     ds = _copy(ZEE)
     del ds.SOPInstanceUID
     with pytest.raises(ExtractionError, match=r"SOP Instance UID \(0008,0018\) missing"):
-        extract_report(ds, ZEE, ROOMS)
+        extract_report(ds, ZEE)
     ds = _copy(ZEE)
     del ds.ContentSequence
     with pytest.raises(ExtractionError, match="empty content tree"):
-        extract_report(ds, ZEE, ROOMS)
+        extract_report(ds, ZEE)
 
 
 def test_malformed_items_give_nulls_and_issues_not_a_crash() -> None:
@@ -351,7 +348,7 @@ def test_malformed_items_give_nulls_and_issues_not_a_crash() -> None:
     del _children(event, "122130")[0].MeasuredValueSequence[0].MeasurementUnitsCodeSequence
     del _children(event, "113721")[0].ConceptCodeSequence
     event.ContentSequence.append(Dataset())  # an item with no concept name at all
-    first = extract_report(ds, ZEE, ROOMS).events[0]
+    first = extract_report(ds, ZEE).events[0]
     assert first["dap_gy_m2"] is None and first["unit_issues"] == "Dose Area Product (122130): ''"
     assert first["event_type"] is None
     assert first["dose_rp_gy"] == 0.00014
@@ -362,7 +359,7 @@ def test_empty_tube_current_falls_back_to_average_tube_current() -> None:
     event = _top_events(ds)[0]
     _children(event, "113734")[0].MeasuredValueSequence = []
     _children(event, "113767")[0].MeasuredValueSequence[0].NumericValue = "3.5"
-    first = extract_report(ds, "ge.dcm", ROOMS).events[0]
+    first = extract_report(ds, "ge.dcm").events[0]
     assert first["tube_current_ma"] == 3.5
     assert _extract("RF-RDSR-GE.dcm").events[0]["tube_current_ma"] == 2.74306011
 
@@ -370,7 +367,7 @@ def test_empty_tube_current_falls_back_to_average_tube_current() -> None:
 def test_repeated_event_uid_in_one_report_kept_once() -> None:
     ds = _copy(ZEE)
     ds.ContentSequence.append(copy.deepcopy(_top_events(ds)[0]))
-    extract = extract_report(ds, ZEE, ROOMS)
+    extract = extract_report(ds, ZEE)
     assert len(extract.events) == 8
     assert any("repeated; first kept" in i for i in extract.issues)
 
@@ -400,7 +397,7 @@ def _resent_subset(name: str, n_events: int, minutes_earlier: int) -> Dataset:
 
 def test_resent_subset_report_superseded() -> None:
     name = "RF-RDSR-Canon-Ultimaxi-mGyDoseAtRP.dcm"
-    early = extract_report(_resent_subset(name, 10, 20), "early.dcm", ROOMS)
+    early = extract_report(_resent_subset(name, 10, 20), "early.dcm")
     full = _extract(name)
     res = resolve_report_duplicates(*_frames(early, full))
     early_uid = early.events[0]["report_sop_instance_uid"]
@@ -418,10 +415,10 @@ def test_resent_subset_report_superseded() -> None:
 
 def test_partial_overlap_keeps_each_event_once() -> None:
     name = "RF-RDSR-Canon-Ultimaxi-mGyDoseAtRP.dcm"
-    early = extract_report(_resent_subset(name, 12, 20), "early.dcm", ROOMS)
+    early = extract_report(_resent_subset(name, 12, 20), "early.dcm")
     late = _copy(name)
     late.ContentSequence = [i for i in late.ContentSequence if i not in _top_events(late)[:5]]
-    later = extract_report(late, "late.dcm", ROOMS)
+    later = extract_report(late, "late.dcm")
     res = resolve_report_duplicates(*_frames(early, later))
     assert res.superseded == {}
     assert res.events.height == 18
@@ -441,7 +438,7 @@ def test_copy_filed_under_another_study_counted_once() -> None:
     ds.SOPInstanceUID = ds.SOPInstanceUID + ".9"
     scope = next(i for i in ds.ContentSequence if _code(i) == "113705")
     _children(scope, "110180")[0].UID = ds.StudyInstanceUID
-    copy_extract = extract_report(ds, ZEE_ADJUSTED, ROOMS)
+    copy_extract = extract_report(ds, ZEE_ADJUSTED)
     res = resolve_report_duplicates(*_frames(copy_extract, _extract(ZEE)))
     reason = res.superseded[ds.SOPInstanceUID]
     assert "already reported under study 1.3.6.1.4.1.5962.99.1.3248661973.865054762" in reason
@@ -456,7 +453,7 @@ def test_two_studies_of_one_patient_both_stay() -> None:
     for event in _top_events(ds):
         uid = _children(event, "113769")[0]
         uid.UID = uid.UID + ".7"
-    res = resolve_report_duplicates(*_frames(_extract(ZEE), extract_report(ds, "b.dcm", ROOMS)))
+    res = resolve_report_duplicates(*_frames(_extract(ZEE), extract_report(ds, "b.dcm")))
     assert res.superseded == {}
     assert res.events.height == 16
     assert res.accumulated.height == 2
@@ -507,7 +504,7 @@ def test_generated_reports_match_ground_truth(synthetic: tuple[Path, Any]) -> No
     extracts = []
     for path in reports.get_column("path"):
         ds = pydicom.dcmread(dicom / path, stop_before_pixels=True)
-        extract = extract_report(ds, path, ROOMS)
+        extract = extract_report(ds, path)
         assert extract.issues == [], path
         extracts.append(extract)
     frames = _frames(*extracts)
@@ -517,7 +514,7 @@ def test_generated_reports_match_ground_truth(synthetic: tuple[Path, Any]) -> No
     assert expected.len() > 0
     assert sorted(paths[uid] for uid in res.superseded) == expected.to_list()
     for table, got in (
-        ("irradiation_events", res.events),
+        ("irradiation_events", with_room_ids(res.events, RoomDirectory())),  # as publish does
         ("accumulated_dose", res.accumulated),
         ("event_image_refs", res.refs),
     ):

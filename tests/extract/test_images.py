@@ -28,12 +28,11 @@ from xrf_assets.core.dicom.sop_classes import (
 )
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.images import extract_image
-from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.store import frame_from_rows, validate
 
 EVENT_1 = "1.2.826.0.1.3680043.10.1.1"
 EVENT_2 = "1.2.826.0.1.3680043.10.1.2"
-NO_ROOMS = RoomDirectory()
 
 
 def xa_header(**overrides: Any) -> Dataset:
@@ -155,7 +154,6 @@ EXPECTED_XA: dict[str, Any] = {
     "station_name": "CATHLAB1",
     "institution_name": "Hôpital Général",
     "department_name": "Cardiology",
-    "room_id": "SIEMENS|AXIOM-ARTIS|12345|CATHLAB1",
     "protocol_name": "Coro 15 fps",
     "acquisition_protocol_name": "Coronary",
     "body_part_examined": "HEART",
@@ -219,7 +217,7 @@ def write(
 
 
 def extract_file(path: Path, problems: list[str] | None = None) -> dict[str, Any]:
-    return extract_image(read_header(path), "cath1/run1.dcm", NO_ROOMS, problems)
+    return extract_image(read_header(path), "cath1/run1.dcm", problems)
 
 
 def assert_row(row: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -241,7 +239,7 @@ def test_image_sop_classes() -> None:
 def test_every_column_of_an_xa_file(tmp_path: Path) -> None:
     problems: list[str] = []
     row = extract_file(write(xa_header(), tmp_path / "a.dcm"), problems)
-    assert set(row) == set(contract("images").column_names)
+    assert set(row) == set(contract("images").column_names) - {"room_id"}  # assigned at publish
     assert problems == []
     assert_row(row, EXPECTED_XA)
     validate("images", frame_from_rows("images", [row]))
@@ -255,7 +253,7 @@ def test_same_row_from_implicit_vr_without_preamble(tmp_path: Path) -> None:
 
 def test_same_row_from_an_in_memory_dataset() -> None:
     """Values pydicom has already converted (DSfloat, MultiValue, PersonName) read the same."""
-    row = extract_image(xa_header(), "cath1/run1.dcm", NO_ROOMS)
+    row = extract_image(xa_header(), "cath1/run1.dcm")
     assert_row(row, EXPECTED_XA)
 
 
@@ -451,7 +449,7 @@ def test_age_from_birth_date_when_patient_age_is_absent(tmp_path: Path) -> None:
     [("018D", 18 / 365.25), ("006W", 42 / 365.25), ("011M", 11 / 12), ("102Y", 102.0)],
 )
 def test_patient_age_units(age: str, years: float) -> None:
-    row = extract_image(xa_header(PatientAge=age), "a.dcm", NO_ROOMS)
+    row = extract_image(xa_header(PatientAge=age), "a.dcm")
     assert row["patient_age_years"] == pytest.approx(years)
 
 
@@ -478,7 +476,7 @@ def test_long_frame_time_vector_is_read_from_the_deferred_element(tmp_path: Path
     path = write(xa_header(NumberOfFrames="6001", FrameTimeVector=vector), tmp_path / "long.dcm")
     ds = read_header(path)
     assert ds.get_item(0x00181065, keep_deferred=True).value is None  # deferred, not read
-    row = extract_image(ds, "long.dcm", NO_ROOMS)
+    row = extract_image(ds, "long.dcm")
     assert (row["frame_time_vector_min_ms"], row["frame_time_vector_max_ms"]) == (33.3, 33.4)
     assert row["frame_time_vector_mean_ms"] == pytest.approx(33.35)
 
@@ -498,16 +496,6 @@ def test_malformed_deferred_value_is_parsed_by_us_not_pydicom(tmp_path: Path) ->
     assert line.endswith("...") and len(line) < 110
 
 
-def test_rooms_file_names_the_room(tmp_path: Path) -> None:
-    rooms_file = tmp_path / "rooms.yaml"
-    rooms_file.write_text(
-        "rooms:\n  - name: Cath Lab 1\n    match:\n      - {station_name: cathlab1}\n",
-        encoding="utf-8",
-    )
-    row = extract_image(xa_header(), "a.dcm", RoomDirectory.from_yaml(rooms_file))
-    assert row["room_id"] == "Cath Lab 1"
-
-
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
@@ -518,7 +506,7 @@ def test_rooms_file_names_the_room(tmp_path: Path) -> None:
 )
 def test_unusable_images_raise(overrides: dict[str, Any], reason: str) -> None:
     with pytest.raises(ExtractionError, match=re.escape(reason)):
-        extract_image(xa_header(**overrides), "a.dcm", NO_ROOMS)
+        extract_image(xa_header(**overrides), "a.dcm")
 
 
 def _group(**sequences: Dataset) -> Dataset:
@@ -624,7 +612,7 @@ def test_enhanced_defined_length_groups_beyond_the_defer_size(tmp_path: Path) ->
     header = read_header(write(ds, tmp_path / "enh400.dcm"))
     assert header.get_item(0x52009230, keep_deferred=True).value is None
     problems: list[str] = []
-    row = extract_image(header, "enh400.dcm", NO_ROOMS, problems)
+    row = extract_image(header, "enh400.dcm", problems)
     assert (row["number_of_frames"], row["kvp_kv"], row["irradiation_event_uids"], problems) == (
         400,
         81.5,
@@ -644,7 +632,7 @@ def test_enhanced_rotational_run_takes_the_first_frame_and_top_level_wins() -> N
         ]
     ds.KVP = "70"
     ds.IrradiationEventUID = EVENT_2
-    row = extract_image(ds, "rot.dcm", NO_ROOMS)
+    row = extract_image(ds, "rot.dcm")
     assert (row["positioner_primary_angle_deg"], row["kvp_kv"], row["irradiation_event_uids"]) == (
         -90.0,
         70.0,
@@ -653,7 +641,7 @@ def test_enhanced_rotational_run_takes_the_first_frame_and_top_level_wins() -> N
 
 
 def test_problems_default_to_a_private_list() -> None:
-    row = extract_image(with_raw(xa_header(), KVP="x"), "a.dcm", NO_ROOMS)
+    row = extract_image(with_raw(xa_header(), KVP="x"), "a.dcm")
     assert row["kvp_kv"] is None
 
 
@@ -678,7 +666,7 @@ def test_pixel_data_is_never_read(tmp_path: Path) -> None:
     path = write(ds, tmp_path / "big.dcm", pixels=bytes(1024 * 1024 * frames))
     size = path.stat().st_size
     before = _bytes_read()
-    row = extract_image(read_header(path), "big.dcm", NO_ROOMS)
+    row = extract_image(read_header(path), "big.dcm")
     read = _bytes_read() - before
     assert row["number_of_frames"] == frames
     assert read < size / 100, f"read {read} of {size} bytes"
@@ -687,11 +675,11 @@ def test_pixel_data_is_never_read(tmp_path: Path) -> None:
 def test_rows_fit_the_contract_with_all_nulls_allowed() -> None:
     """A minimal image (only the SOP identity) still gives a valid `images` row."""
     ds = _ds(SOPClassUID=XRF_IMAGE, SOPInstanceUID="1.2.3")
-    row = extract_image(ds, "min.dcm", NO_ROOMS)
+    row = extract_image(ds, "min.dcm")
     df = validate("images", frame_from_rows("images", [row]))
     assert df.row(0, named=True)["irradiation_event_uids"] == []
     assert df.select(pl.all().is_null().sum()).row(0)[3] == 1  # modality unknown
-    assert row["room_id"] is None and row["number_of_frames"] == 1
+    assert "room_id" not in row and row["number_of_frames"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -713,12 +701,13 @@ def test_synthetic_images_match_the_ground_truth(synth_corpus: Path) -> None:
     assert {0, 1} <= event_counts and max(event_counts) >= 2
     problems: list[str] = []
     rows = [
-        extract_image(read_header(synth_corpus / "dicom" / path), path, NO_ROOMS, problems)
+        extract_image(read_header(synth_corpus / "dicom" / path), path, problems)
         for path in truth["source_path"]
     ]
     assert problems == []
+    published = with_room_ids(frame_from_rows("images", rows), RoomDirectory())  # as publish does
     assert_frame_equal(
-        frame_from_rows("images", rows).sort("sop_instance_uid"),
+        published.sort("sop_instance_uid"),
         truth.sort("sop_instance_uid"),
         rel_tol=1e-12,
     )

@@ -270,8 +270,7 @@ import json, os, sys
 from pathlib import Path
 from xrf_assets.core.ingest.read_file import ReaderContext, read_one
 from xrf_assets.core.ingest.privacy import PrivacySettings
-from xrf_assets.core.ingest.rooms import RoomDirectory
-ctx = ReaderContext(Path(sys.argv[1]), RoomDirectory(), PrivacySettings("identified"))
+ctx = ReaderContext(Path(sys.argv[1]), PrivacySettings("identified"))
 warm = read_one(ctx, "open.dcm")
 os.setgid(65534)
 os.setuid(65534)

@@ -1,13 +1,15 @@
 """Reading in worker processes: same outcomes as inline, and a worker's death costs one file.
 
-No real file makes pydicom kill its process, so death is injected through the room directory
-(called once per image): the pool's recovery is the code under test, not the reader.
+No real file makes pydicom kill its process, so death is injected through the privacy settings
+(applied once per image row in the worker): the pool's recovery is the code under test, not the
+reader.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -17,25 +19,24 @@ from xrf_assets.core.dicom.sop_classes import XA_IMAGE
 from xrf_assets.core.ingest.pool import WORKER_DIED, ReaderPoolError, read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.read_file import ReaderContext
-from xrf_assets.core.ingest.rooms import DeviceIdentity, RoomDirectory
 
 PRIVACY = PrivacySettings("identified")
 
 
-class DeadlyRooms(RoomDirectory):
-    """Kills the worker process on the device named KILLER (fault injection)."""
+class DeadlyPrivacy(PrivacySettings):
+    """Kills the worker process on the image of the station named KILLER (fault injection)."""
 
-    def room_id(self, device: DeviceIdentity) -> str | None:
-        if device.station_name == "KILLER":
+    def apply(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("station_name") == "KILLER":
             os._exit(3)
-        return super().room_id(device)
+        return super().apply(row)
 
 
-def _refuse() -> RoomDirectory:
+def _refuse() -> PrivacySettings:
     raise RuntimeError("cannot be loaded here")
 
 
-class UnloadableRooms(RoomDirectory):
+class UnloadablePrivacy(PrivacySettings):
     """Pickles, but cannot be unpickled: every worker dies while starting."""
 
     def __reduce__(self) -> tuple[object, tuple[()]]:
@@ -62,7 +63,7 @@ def write_images(root: Path, stations: list[str]) -> list[str]:
 
 def test_pool_gives_the_inline_outcomes_in_order_and_in_batches(tmp_path: Path) -> None:
     paths = write_images(tmp_path, [f"ST{i}" for i in range(7)])
-    ctx = ReaderContext(tmp_path, RoomDirectory(), PRIVACY)
+    ctx = ReaderContext(tmp_path, PRIVACY)
     inline = list(read_batches(ctx, paths, workers=1, batch_size=3))
     pooled = list(read_batches(ctx, paths, workers=2, batch_size=3))
     assert [len(b) for b in pooled] == [3, 3, 1]
@@ -74,7 +75,7 @@ def test_pool_gives_the_inline_outcomes_in_order_and_in_batches(tmp_path: Path) 
 
 def test_a_worker_killed_by_a_file_costs_only_that_file(tmp_path: Path) -> None:
     paths = write_images(tmp_path, ["A", "B", "KILLER", "C", "D", "E"])
-    ctx = ReaderContext(tmp_path, DeadlyRooms(), PRIVACY)
+    ctx = ReaderContext(tmp_path, DeadlyPrivacy("identified"))
     batches = list(read_batches(ctx, paths, workers=2, batch_size=4))
     outcomes = {o.path: (o.status, o.reason) for b in batches for o in b}
     assert outcomes.pop("img02.dcm") == ("rejected", WORKER_DIED)
@@ -84,6 +85,6 @@ def test_a_worker_killed_by_a_file_costs_only_that_file(tmp_path: Path) -> None:
 
 def test_workers_that_cannot_start_stop_the_run(tmp_path: Path) -> None:
     paths = write_images(tmp_path, ["A", "B"])
-    ctx = ReaderContext(tmp_path, UnloadableRooms(), PRIVACY)
+    ctx = ReaderContext(tmp_path, UnloadablePrivacy("identified"))
     with pytest.raises(ReaderPoolError, match="before reading any file"):
         list(read_batches(ctx, paths, workers=2, batch_size=2))

@@ -10,7 +10,6 @@ import pytest
 
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.read_file import ReaderContext, read_one
-from xrf_assets.core.ingest.rooms import RoomDirectory
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +18,7 @@ def corpus(small_corpus: tuple[Path, object]) -> Path:
 
 
 def _context(corpus: Path) -> ReaderContext:
-    return ReaderContext(corpus / "dicom", RoomDirectory(), PrivacySettings("identified"))
+    return ReaderContext(corpus / "dicom", PrivacySettings("identified"))
 
 
 def test_every_file_of_the_tree_is_sorted(corpus: Path) -> None:

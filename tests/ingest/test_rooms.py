@@ -1,17 +1,27 @@
-"""The one room rule: default device identity, rooms file names and aliases, bad rooms files."""
+"""The one room rule: default device identity, rooms file names and aliases, bad rooms files,
+and rooms assigned at publish to the rows extractors give (which carry no room)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pydicom
 import pytest
+from builders.corpus import CORPUS
+from pydicom.dataset import Dataset
 
+from xrf_assets.core.dicom.sop_classes import XA_IMAGE, XRF_IMAGE
+from xrf_assets.core.extract.devices import DeviceIdentity
+from xrf_assets.core.extract.dose_reports import extract_report
+from xrf_assets.core.extract.images import extract_image
 from xrf_assets.core.ingest.rooms import (
-    DeviceIdentity,
     RoomDirectory,
     RoomsFileError,
     default_room_id,
+    with_room_ids,
 )
+from xrf_assets.core.ingest.staging import staged_frame
 
 ARTIS = DeviceIdentity("Siemens ", "AXIOM-Artis", "12345", "CATHLAB1")
 ARTIS_REPORT = DeviceIdentity(
@@ -111,3 +121,58 @@ def test_empty_rooms_file_means_default_rule(tmp_path: Path) -> None:
     path = tmp_path / "rooms.yaml"
     path.write_text("", encoding="utf-8")
     assert RoomDirectory.from_yaml(path).room_id(ARTIS) == "SIEMENS|AXIOM-ARTIS|12345|CATHLAB1"
+
+
+# -- rooms assigned at publish ---------------------------------------------------------------------
+
+
+def _published_rooms(
+    table: str, rows: list[dict[str, Any]], rooms: RoomDirectory | None = None
+) -> list[str | None]:
+    """``room_id`` as publish assigns it to staged rows (extractors write no room)."""
+    return with_room_ids(staged_frame(table, rows), rooms or RoomDirectory())["room_id"].to_list()
+
+
+def _report_events(name: str) -> list[dict[str, Any]]:
+    if not CORPUS.is_dir():
+        pytest.skip(f"real dose reports not found at {CORPUS} (../shared/corpus/openrem)")
+    return extract_report(pydicom.dcmread(CORPUS / name, stop_before_pixels=True), name).events
+
+
+def _image(**values: str) -> dict[str, Any]:
+    ds = Dataset()
+    ds.SOPInstanceUID = "1.2.3"
+    ds.SOPClassUID = values.pop("SOPClassUID", XA_IMAGE)
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    return extract_image(ds, "a.dcm")
+
+
+CATHLAB1 = {
+    "Manufacturer": "Siemens",
+    "ManufacturerModelName": "AXIOM-Artis",
+    "DeviceSerialNumber": "12345",
+    "StationName": "CATHLAB1",
+}
+
+
+def test_real_reports_get_the_room_of_their_device() -> None:
+    first = _report_events("RF-RDSR-Siemens-Zee.dcm")[:1]
+    assert "room_id" not in first[0]
+    assert _published_rooms("irradiation_events", first) == ["SIEMENS|AXIOM-ARTIS|123456|ARTISZEE"]
+    dx, rf = _report_events("Dual-RDSR-DX.dcm"), _report_events("Dual-RDSR-RF.dcm")
+    assert set(_published_rooms("irradiation_events", dx + rf)) == {
+        "SIEMENS|FLUOROSPOT COMPACT FD|1234|DRFMAX-1234"
+    }
+
+
+def test_an_image_gets_the_default_room_or_the_rooms_file_name(tmp_path: Path) -> None:
+    row = _image(**CATHLAB1)
+    assert _published_rooms("images", [row]) == ["SIEMENS|AXIOM-ARTIS|12345|CATHLAB1"]
+    rooms_file = tmp_path / "rooms.yaml"
+    rooms_file.write_text(
+        "rooms:\n  - name: Cath Lab 1\n    match:\n      - {station_name: cathlab1}\n",
+        encoding="utf-8",
+    )
+    assert _published_rooms("images", [row], RoomDirectory.from_yaml(rooms_file)) == ["Cath Lab 1"]
+    assert _published_rooms("images", [_image(SOPClassUID=XRF_IMAGE)]) == [None]  # no device named

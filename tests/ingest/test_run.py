@@ -140,7 +140,7 @@ def test_rerun_reads_nothing_and_changed_file_is_read_again(synth: Path, tmp_pat
     truth_files = pl.read_parquet(synth / "truth" / "files.parquet")
     assert summary.files_read == summary.files_seen == truth_files.height
     assert summary.by_status == dict(truth_files.group_by("status").len().iter_rows())
-    assert summary.rows["images"] == summary.by_kind["image"] - 2  # 2 truncated images
+    assert summary.written["images"].rows == summary.by_kind["image"] - 2  # 2 truncated images
     first = tables(tmp_path / "out")
     again = ingest(src, tmp_path / "out")
     assert (again.files_read, again.files_unchanged) == (0, again.files_seen)

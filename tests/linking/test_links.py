@@ -13,7 +13,6 @@ from polars.testing import assert_frame_equal
 
 from xrf_assets.assets.metadata import link_figures
 from xrf_assets.core.errors import ExtractionError
-from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.linking.links import LinkResult, LinkSettings, clock, link_images
 from xrf_assets.core.store import frame_from_rows
 
@@ -503,7 +502,7 @@ def _report_extracts() -> list[tuple[str, Any]]:
     for path in sorted(CORPUS.glob("*.dcm")):
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         try:
-            report = extract_report(ds, path.name, RoomDirectory())
+            report = extract_report(ds, path.name)
         except ExtractionError:
             continue
         if report.refs:

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey
 
 from pipelines.definitions import defs
+from schemas import contract, contracts
+from xrf_assets.resources import DEMO_INPUT, DEMO_OUTPUT, XrfSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,3 +67,40 @@ def test_jobs_schedule_and_sensor_are_registered() -> None:
     assert defs.resolve_job_def("ingest") is not None
     assert defs.resolve_job_def("monthly_audit").partitions_def is not None
     assert defs.schedules and defs.sensors
+
+
+def test_asset_groups_and_partitions_are_the_contracts() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert {k.to_user_string() for k in keys} == set(contracts())  # one asset per contract
+    for key in keys:
+        node, table = graph.get(key), contract(key.to_user_string())
+        assert node.group_name == table.group, table.name
+        assert (node.partitions_def is not None) == table.partitioned_by_month, table.name
+        assert node.description == table.description, table.name
+
+
+def test_settings_are_resolved_when_a_run_uses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code location's resource reads XRF_* when used, not when it was imported."""
+    settings = defs.resources["settings"]
+    assert isinstance(settings, XrfSettings)
+    for name in ("XRF_INPUT_DIR", "XRF_OUTPUT_DIR", "XRF_WORKERS", "XRF_FULL_REBUILD"):
+        monkeypatch.delenv(name, raising=False)
+    assert (settings.input_path(), settings.store().root) == (DEMO_INPUT, DEMO_OUTPUT)
+    monkeypatch.setenv("XRF_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("XRF_INPUT_DIR", str(tmp_path / "in"))
+    monkeypatch.setenv("XRF_WORKERS", "3")
+    monkeypatch.setenv("XRF_FULL_REBUILD", "yes")
+    monkeypatch.setenv("XRF_PRIVACY", "identified")
+    assert settings.store().root == tmp_path / "out"
+    ingest = settings.ingest_settings()
+    assert (ingest.input_dir, ingest.workers, ingest.full_rebuild) == (tmp_path / "in", 3, True)
+    assert ingest.privacy.mode == "identified"
+    configured = XrfSettings(output_dir=str(tmp_path / "cfg"), workers=1, full_rebuild=False)
+    assert configured.store().root == tmp_path / "cfg"  # config wins over the environment
+    assert (configured.ingest_settings().workers, configured.ingest_settings().full_rebuild) == (
+        1,
+        False,
+    )

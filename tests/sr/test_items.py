@@ -20,7 +20,6 @@ from pydicom.uid import (
 
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import ReportExtract, extract_report
-from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.sr import items as sr_items
 from xrf_assets.core.sr.tree import CONTENT_SEQUENCE, ContentNode
 
@@ -68,12 +67,11 @@ def _comparable(extract: ReportExtract) -> tuple[object, ...]:
     "syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
 )
 def test_same_rows_in_every_encoding(zee: Dataset, syntax: UID, undefined: bool) -> None:
-    rooms = RoomDirectory()
     rewritten = _rewritten(zee, syntax, undefined)
     raw = rewritten.get_item(Tag(CONTENT_SEQUENCE))
     assert type(raw) is RawDataElement  # the top sequence is left to the raw parser
-    expected = extract_report(copy.deepcopy(zee), "zee.dcm", rooms)
-    assert _comparable(extract_report(rewritten, "zee.dcm", rooms)) == _comparable(expected)
+    expected = extract_report(copy.deepcopy(zee), "zee.dcm")
+    assert _comparable(extract_report(rewritten, "zee.dcm")) == _comparable(expected)
     assert len(expected.events) == 8
 
 
@@ -97,7 +95,7 @@ def test_malformed_sequence_bytes_noted_not_crashed(zee: Dataset) -> None:
     assert ContentNode(ds, issues).all() == []
     assert issues and "(0040,A730) cannot be read" in issues[0]
     with pytest.raises(ExtractionError, match="113706"):
-        extract_report(ds, "zee.dcm", RoomDirectory())
+        extract_report(ds, "zee.dcm")
 
 
 def test_non_ascii_text_decoded_with_the_report_character_set(zee: Dataset) -> None:
@@ -107,5 +105,5 @@ def test_non_ascii_text_decoded_with_the_report_character_set(zee: Dataset) -> N
     protocol = next(i for i in event.ContentSequence if _code(i) == "125203")
     protocol.TextValue = "Knie links, Kontrast \u00e4\u00df"
     rewritten = _rewritten(ds, ExplicitVRLittleEndian, undefined=False)
-    first = extract_report(rewritten, "zee.dcm", RoomDirectory()).events[0]
+    first = extract_report(rewritten, "zee.dcm").events[0]
     assert first["acquisition_protocol"] == "Knie links, Kontrast \u00e4\u00df"

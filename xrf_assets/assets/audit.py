@@ -1,9 +1,10 @@
 """Audit family: the monthly dose audit a physicist signs, one month partition per run.
 
-``study_dose`` gates the family: it checks what the audit reads (``CHECKS`` in
-xrf_assets/core/audit_checks.py) before writing anything, and a failing blocking check fails it,
+``study_dose`` gates the family: it checks what the audit reads (``INPUT_CHECKS`` in
+xrf_assets/core/audit/checks.py) before writing anything, and a failing blocking check fails it,
 so no audit table of that month is published (downstream assets do not run) while the previous
-version of each table stays in place.
+version of each table stays in place. Group, partitioning and descriptions come from the
+contracts; reading, writing and describing a month is :mod:`xrf_assets.assets.tables`.
 """
 
 from collections.abc import Callable, Iterator
@@ -14,18 +15,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetExecutionContext,
     AssetsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
     asset_check,
 )
 
-from schemas import contract
-from xrf_assets.assets.metadata import markdown_table, table_metadata
-from xrf_assets.assets.partitions import monthly_partitions
+from xrf_assets.assets.metadata import markdown_table
+from xrf_assets.assets.tables import MonthTables, monthly_asset
 from xrf_assets.core.audit.alerts import build_dose_alerts
 from xrf_assets.core.audit.checks import (
     INPUT_CHECKS,
@@ -36,8 +34,11 @@ from xrf_assets.core.audit.checks import (
 from xrf_assets.core.audit.drl import compare_to_drl
 from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
 from xrf_assets.core.audit.study_dose import build_study_dose, study_totals, unplaced_event_count
-from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
+
+# the columns a month's UI summaries show: DAP median and the local DRL candidate (p75)
+_DAP_SUMMARY = ["dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"]
+_ROOM_SUMMARY = ["room_id", "modality", "study_count", *_DAP_SUMMARY]
 
 
 def _check_result(outcome: CheckOutcome) -> AssetCheckResult:
@@ -53,44 +54,17 @@ def _check_result(outcome: CheckOutcome) -> AssetCheckResult:
     )
 
 
-def _published(
-    store: TableStore,
-    table: str,
-    df: pl.DataFrame,
-    month: str,
-    title: str,
-    summary: pl.DataFrame,
-    **figures: object,
-) -> MaterializeResult:
-    """Write the month, and describe it in the UI: table metadata, figures, a markdown summary."""
-    info = store.write(table, df, month=month)
-    markdown = MetadataValue.md(f"**{title}**\n\n{markdown_table(summary)}")
-    return MaterializeResult(metadata=table_metadata(info, **figures) | {"summary": markdown})
-
-
-def _audit_asset(
-    name: str, deps: list[str], check_specs: list[AssetCheckSpec] | None = None
-) -> Callable[..., AssetsDefinition]:
-    return asset(
-        name=name,
-        group_name="audit",
-        deps=deps,
-        partitions_def=monthly_partitions,
-        description=contract(name).description,
-        kinds={"parquet"},
-        check_specs=check_specs,
-    )
-
-
-@_audit_asset(
+@monthly_asset(
     "study_dose",
-    ["irradiation_events", "accumulated_dose", "images", "event_image_links"],
-    [AssetCheckSpec(n, asset="study_dose", blocking=b) for n, b in INPUT_CHECKS.items()],
+    reads=["irradiation_events", "accumulated_dose", "images", "event_image_links"],
+    check_specs=[
+        AssetCheckSpec(n, asset="study_dose", blocking=b) for n, b in INPUT_CHECKS.items()
+    ],
 )
-def study_dose(context: AssetExecutionContext, settings: XrfSettings) -> Iterator[object]:
-    store, month = settings.store(), context.partition_key
-    events, accumulated = store.read("irradiation_events"), store.read("accumulated_dose")
-    images, links = store.read("images"), store.read("event_image_links")
+def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
+    month = tables.month
+    events, accumulated = tables.read("irradiation_events"), tables.read("accumulated_dose")
+    images, links = tables.read("images"), tables.read("event_image_links")
     studies = study_totals(events, accumulated, images)
     outcomes = audit_input_checks(
         events,
@@ -109,14 +83,9 @@ def study_dose(context: AssetExecutionContext, settings: XrfSettings) -> Iterato
             + "; ".join(o.description for o in blocked),
         )
     df = build_study_dose(studies, events, images, links, month, settings.procedures())
-    rooms = dose_by_room(df, month).select(
-        "room_id", "modality", "study_count", "dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"
-    )
-    yield _published(
-        store,
-        "study_dose",
+    rooms = dose_by_room(df, month).select(_ROOM_SUMMARY)
+    yield tables.publish(
         df,
-        month,
         f"Studies of {month} per room",
         rooms,
         totals_mismatch_studies=int(df.get_column("totals_mismatch").sum()),
@@ -131,75 +100,59 @@ def study_dose(context: AssetExecutionContext, settings: XrfSettings) -> Iterato
 def imaged_studies_have_dose_report(
     context: AssetCheckExecutionContext, settings: XrfSettings
 ) -> AssetCheckResult:
-    store, month = settings.store(), context.op_execution_context.partition_key
+    month = context.op_execution_context.partition_key
+    tables = MonthTables("study_dose", settings.store(), month, frozenset({"images", "study_dose"}))
     return _check_result(
-        check_imaged_studies_reported(
-            store.read("images"), store.read("study_dose", month=month), month
-        )
+        check_imaged_studies_reported(tables.read("images"), tables.read("study_dose"), month)
     )
 
 
-@_audit_asset("dose_by_room_month", ["study_dose"])
-def dose_by_room_month(context: AssetExecutionContext, settings: XrfSettings) -> MaterializeResult:
-    store, month = settings.store(), context.partition_key
-    df = dose_by_room(store.read("study_dose", month=month), month)
-    summary = df.select(
-        "room_id",
-        "modality",
-        "study_count",
-        "dap_median_gy_cm2",
-        "dap_p75_drl_candidate_gy_cm2",
-        "dose_rp_max_gy",
-        "fluoro_time_max_s",
-    )
-    title = f"Dose per room, {month} (p75 = local DRL candidate)"
-    return _published(store, "dose_by_room_month", df, month, title, summary)
+def _statistic(
+    table: str,
+    reads: list[str],
+    compute: Callable[[MonthTables], pl.DataFrame],
+    summary: list[str],
+    title: str,
+) -> AssetsDefinition:
+    """A monthly statistic: computed from ``reads``, its UI summary is a few of its columns."""
+
+    @monthly_asset(table, reads=reads)
+    def statistic(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
+        df = compute(tables)
+        return tables.publish(df, title.format(month=tables.month), df.select(summary))
+
+    return statistic
 
 
-@_audit_asset("dose_by_procedure_month", ["study_dose"])
-def dose_by_procedure_month(
-    context: AssetExecutionContext, settings: XrfSettings
-) -> MaterializeResult:
-    store, month = settings.store(), context.partition_key
-    df = dose_by_procedure(store.read("study_dose", month=month), month)
-    summary = df.select(
-        "procedure",
-        "study_count",
-        "dap_median_gy_cm2",
-        "dap_p75_drl_candidate_gy_cm2",
-        "fluoro_time_median_s",
-    )
-    title = f"Dose per procedure, {month} (p75 = local DRL candidate)"
-    return _published(store, "dose_by_procedure_month", df, month, title, summary)
+dose_by_room_month = _statistic(
+    "dose_by_room_month",
+    ["study_dose"],
+    lambda t: dose_by_room(t.read("study_dose"), t.month),
+    [*_ROOM_SUMMARY, "dose_rp_max_gy", "fluoro_time_max_s"],
+    "Dose per room, {month} (p75 = local DRL candidate)",
+)
+dose_by_procedure_month = _statistic(
+    "dose_by_procedure_month",
+    ["study_dose"],
+    lambda t: dose_by_procedure(t.read("study_dose"), t.month),
+    ["procedure", "study_count", *_DAP_SUMMARY, "fluoro_time_median_s"],
+    "Dose per procedure, {month} (p75 = local DRL candidate)",
+)
+dose_by_protocol_month = _statistic(
+    "dose_by_protocol_month",
+    ["study_dose", "irradiation_events", "images"],
+    lambda t: dose_by_protocol(
+        t.read("irradiation_events"), t.read("images"), t.read("study_dose"), t.month
+    ),
+    ["room_id", "acquisition_protocol", "event_count", *_DAP_SUMMARY],
+    "Dose per event and protocol, {month}",
+)
 
 
-@_audit_asset("dose_by_protocol_month", ["study_dose", "irradiation_events", "images"])
-def dose_by_protocol_month(
-    context: AssetExecutionContext, settings: XrfSettings
-) -> MaterializeResult:
-    store, month = settings.store(), context.partition_key
-    df = dose_by_protocol(
-        store.read("irradiation_events"),
-        store.read("images"),
-        store.read("study_dose", month=month),
-        month,
-    )
-    summary = df.select(
-        "room_id",
-        "acquisition_protocol",
-        "event_count",
-        "dap_median_gy_cm2",
-        "dap_p75_drl_candidate_gy_cm2",
-    )
-    title = f"Dose per event and protocol, {month}"
-    return _published(store, "dose_by_protocol_month", df, month, title, summary)
-
-
-@_audit_asset("drl_comparison", ["study_dose"])
-def drl_comparison(context: AssetExecutionContext, settings: XrfSettings) -> MaterializeResult:
-    store, month = settings.store(), context.partition_key
-    levels = settings.reference_levels()
-    df = compare_to_drl(store.read("study_dose", month=month), month, levels)
+@monthly_asset("drl_comparison", reads=["study_dose"])
+def drl_comparison(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
+    month, levels = tables.month, settings.reference_levels()
+    df = compare_to_drl(tables.read("study_dose"), month, levels)
     summary = df.select(
         "procedure",
         "study_count",
@@ -208,11 +161,8 @@ def drl_comparison(context: AssetExecutionContext, settings: XrfSettings) -> Mat
         "median_to_drl_ratio",
         "above_drl",
     )
-    return _published(
-        store,
-        "drl_comparison",
+    return tables.publish(
         df,
-        month,
         f"Median DAP against DRLs, {month}",
         summary,
         procedures_above_drl=int(df.get_column("above_drl").sum()),
@@ -220,11 +170,14 @@ def drl_comparison(context: AssetExecutionContext, settings: XrfSettings) -> Mat
     )
 
 
-@_audit_asset("dose_alerts", ["study_dose", "irradiation_events", "accumulated_dose", "images"])
-def dose_alerts(context: AssetExecutionContext, settings: XrfSettings) -> MaterializeResult:
-    store, month = settings.store(), context.partition_key
+# study_dose: read by nothing here, but its blocking checks gate the month
+@monthly_asset(
+    "dose_alerts", reads=["study_dose", "irradiation_events", "accumulated_dose", "images"]
+)
+def dose_alerts(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
+    month = tables.month
     studies = study_totals(
-        store.read("irradiation_events"), store.read("accumulated_dose"), store.read("images")
+        tables.read("irradiation_events"), tables.read("accumulated_dose"), tables.read("images")
     )
     df = build_dose_alerts(studies, month, settings.alert_thresholds())
     # Study and room only: the UI is no place for patient identifiers.
@@ -242,11 +195,8 @@ def dose_alerts(context: AssetExecutionContext, settings: XrfSettings) -> Materi
         scope: df.filter(pl.col("scope") == scope).get_column(key).n_unique()
         for scope, key in (("study", "study_instance_uid"), ("patient", "patient_id"))
     }
-    return _published(
-        store,
-        "dose_alerts",
+    return tables.publish(
         df,
-        month,
         f"High-dose alerts, {month}",
         summary,
         studies_alerted=by_scope["study"],

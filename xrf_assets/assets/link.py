@@ -2,10 +2,10 @@
 
 from collections.abc import Iterator
 
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+from dagster import AssetExecutionContext, MaterializeResult, multi_asset
 
-from schemas import contract
 from xrf_assets.assets.metadata import link_figures, table_metadata
+from xrf_assets.assets.tables import table_spec
 from xrf_assets.core.linking.links import link_images
 from xrf_assets.resources import XrfSettings
 
@@ -13,16 +13,7 @@ _INPUTS = ["images", "irradiation_events", "event_image_refs"]
 
 
 @multi_asset(
-    specs=[
-        AssetSpec(
-            t,
-            group_name="link",
-            deps=_INPUTS,
-            description=contract(t).description,
-            kinds={"parquet"},
-        )
-        for t in ("event_image_links", "unlinked_images")
-    ],
+    specs=[table_spec(t, deps=_INPUTS) for t in ("event_image_links", "unlinked_images")],
     name="image_event_linking",
 )
 def image_event_linking(

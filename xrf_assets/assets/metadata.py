@@ -50,8 +50,8 @@ def ingest_figures(summary: IngestSummary) -> dict[str, Any]:
     }
     meta |= {f"status_{k}": v for k, v in sorted(summary.by_status.items())}
     meta |= {f"kind_{k}": v for k, v in sorted(summary.by_kind.items())}
-    meta |= {f"rows_{k}": v for k, v in summary.rows.items()}
-    meta |= {f"path_{k}": v for k, v in summary.paths.items()}
+    meta |= {f"rows_{t}": w.rows for t, w in summary.written.items()}
+    meta |= {f"path_{t}": str(w.path) for t, w in summary.written.items()}
     return meta
 
 

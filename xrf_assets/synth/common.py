@@ -11,7 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from xrf_assets.core.ingest.rooms import DeviceIdentity, default_room_id
+from xrf_assets.core.extract.devices import DeviceIdentity
+from xrf_assets.core.ingest.rooms import default_room_id
 from xrf_assets.synth.config import RoomSpec, SynthConfig
 from xrf_assets.synth.encoder import Elements, part10
 from xrf_assets.synth.plan import StudyPlan

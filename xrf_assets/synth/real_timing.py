@@ -28,7 +28,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import extract_report
-from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.store import frame_from_rows
 
 XA_IMAGE = "1.2.840.10008.5.1.4.1.1.12.1"
@@ -61,10 +61,12 @@ def real_report_events(corpus: Path) -> dict[str, pl.DataFrame]:
     for path in sorted(corpus.glob("*.dcm")):
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         try:
-            report = extract_report(ds, path.name, RoomDirectory())
+            report = extract_report(ds, path.name)
         except ExtractionError:
             continue
-        events = frame_from_rows("irradiation_events", report.events)
+        events = with_room_ids(  # as publish does
+            frame_from_rows("irradiation_events", report.events), RoomDirectory()
+        )
         if not events.is_empty() and (events.get_column("modality") == "fluoroscopy").all():
             found[path.name] = events
     return found

@@ -32,18 +32,8 @@ from xrf_assets.core.extract.irradiation_events import (
     read_event,
     read_image_refs,
 )
-from xrf_assets.core.ingest.resent_reports import ReportResolution, resolve_report_duplicates
-from xrf_assets.core.ingest.rooms import DeviceIdentity, RoomDirectory
 from xrf_assets.core.sr import codes
 from xrf_assets.core.sr.tree import CodeKey, ContentNode, concept_of, key_of
-
-__all__ = [
-    "ReportExtract",
-    "ReportResolution",
-    "extract_report",
-    "is_dose_report",
-    "resolve_report_duplicates",
-]
 
 # Vendor dose summaries that are not TID 10001 and hold no irradiation events.
 PROPRIETARY_SUMMARIES: dict[CodeKey, str] = {
@@ -130,8 +120,8 @@ CONTENT_DATE, CONTENT_TIME = 0x00080023, 0x00080033
 TIMEZONE_OFFSET_FROM_UTC = 0x00080201
 
 
-def _report_columns(h: Header, root: ContentNode, rooms: RoomDirectory) -> dict[str, Any]:
-    """The report-level columns every event row repeats (patient, study, device, room)."""
+def _report_columns(h: Header, root: ContentNode) -> dict[str, Any]:
+    """The report-level columns every event row repeats (patient, study, device identity)."""
     row: dict[str, Any] = {name: h.text(tag) for name, tag in _HEADER_TEXT.items()}
     study = h.parsed(STUDY_DATE, parse_da)
     scope = root.first(codes.SCOPE_OF_ACCUMULATION)
@@ -144,19 +134,11 @@ def _report_columns(h: Header, root: ContentNode, rooms: RoomDirectory) -> dict[
             f"Scope of Accumulation study {scoped_study} differs from the header's "
             f"Study Instance UID {header_study}; the scope is used"
         )
-    device = DeviceIdentity(
-        manufacturer=row["manufacturer"],
-        model=row["model"],
-        serial=row["device_serial_number"],
-        station_name=row["station_name"],
-        device_observer_uid=root.uid(codes.DEVICE_OBSERVER_UID),
-    )
     row.update(patient_columns(h, study))
     row.update(
         study_instance_uid=scoped_study or header_study,
         study_date=study,
-        room_id=rooms.room_id(device),
-        device_observer_uid=device.device_observer_uid,
+        device_observer_uid=root.uid(codes.DEVICE_OBSERVER_UID),
     )
     return row
 
@@ -260,8 +242,9 @@ def _check_study_date(study: date | None, out: ReportExtract) -> None:
     )
 
 
-def extract_report(ds: Dataset, source_path: str, rooms: RoomDirectory) -> ReportExtract:
-    """All rows of one dose report; raises ExtractionError when the report cannot be used."""
+def extract_report(ds: Dataset, source_path: str) -> ReportExtract:
+    """All rows of one dose report (no ``room_id``: ingest assigns rooms at publish); raises
+    ExtractionError when the report cannot be used."""
     _check_root(ds)
     out = ReportExtract()
     root = ContentNode(ds, out.issues)
@@ -269,7 +252,7 @@ def extract_report(ds: Dataset, source_path: str, rooms: RoomDirectory) -> Repor
     if not h.text(0x00080018):
         raise ExtractionError("SOP Instance UID (0008,0018) missing")
     try:
-        _extract(h, root, source_path, rooms, out)
+        _extract(h, root, source_path, out)
     except ExtractionError:
         raise
     except (IndexError, KeyError, TypeError, ValueError, struct.error) as exc:  # corrupt values
@@ -279,13 +262,11 @@ def extract_report(ds: Dataset, source_path: str, rooms: RoomDirectory) -> Repor
     return out
 
 
-def _extract(
-    h: Header, root: ContentNode, source_path: str, rooms: RoomDirectory, out: ReportExtract
-) -> None:
+def _extract(h: Header, root: ContentNode, source_path: str, out: ReportExtract) -> None:
     events = root.all(codes.IRRADIATION_EVENT_XRAY_DATA)
     if not events:
         raise ExtractionError("no Irradiation Event X-Ray Data (113706) container")
-    report = _report_columns(h, root, rooms)
+    report = _report_columns(h, root)
     tz = h.parsed(TIMEZONE_OFFSET_FROM_UTC, parse_utc_offset)
     report_time = h.date_time(CONTENT_DATE, CONTENT_TIME)
     all_refs: list[tuple[str | None, str | None]] = []

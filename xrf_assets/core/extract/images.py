@@ -1,6 +1,7 @@
 """XA / XRF image headers -> one ``images`` row each (schemas/images.yaml).
 
-Images carry the room, protocol and geometry audits group by, and the Irradiation Event UID
+Images carry the device identity (the room is assigned from it at publish), protocol and geometry
+audits group by, and the Irradiation Event UID
 (0008,3010) that links them to their dose report event. Everything comes from the header; pixel
 data is never read (see :mod:`xrf_assets.core.dicom.read`).
 
@@ -37,7 +38,6 @@ from xrf_assets.core.dicom.values import (
 )
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract import units
-from xrf_assets.core.ingest.rooms import DeviceIdentity, RoomDirectory
 
 SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
@@ -119,9 +119,10 @@ FRAME_TIME_VECTOR = 0x00181065
 
 
 def extract_image(
-    ds: Dataset, source_path: str, rooms: RoomDirectory, problems: list[str] | None = None
+    ds: Dataset, source_path: str, problems: list[str] | None = None
 ) -> dict[str, Any]:
-    """One ``images`` row (identified values) from an XA / XRF / Enhanced XA / XRF header.
+    """One ``images`` row (identified values, no ``room_id``) from an XA / XRF / Enhanced XA /
+    XRF header.
 
     ``problems``, when given, receives one line per malformed value that was set to null (the
     caller logs them with the file path). Raises :class:`ExtractionError` when the SOP Class UID
@@ -151,11 +152,6 @@ def extract_image(
     study_date = h.parsed(STUDY_DATE, parse_da)
     row["study_date"] = study_date
     row.update(patient_columns(h, study_date))
-    row["room_id"] = rooms.room_id(
-        DeviceIdentity(
-            row["manufacturer"], row["model"], row["device_serial_number"], row["station_name"]
-        )
-    )
     focal_spots = h.numbers(FOCAL_SPOTS)
     row["focal_spot_mm"] = focal_spots[0] if focal_spots else None
     row.update(_timing(h, row["frame_time_ms"], row["acquisition_duration_s"]))

@@ -54,24 +54,31 @@ class PrivacySettings:
                 raise PrivacyError(f"{KEY_ENV} is too short: use at least {MIN_KEY_BYTES} bytes")
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, demo: bool = False
+    def from_settings(
+        cls, mode: str | None, key: str | None, *, demo: bool = False
     ) -> PrivacySettings:
-        """Read ``XRF_PRIVACY`` (default pseudonymize) and ``XRF_PSEUDONYM_KEY``.
+        """From resolved settings: ``mode`` (None or empty: pseudonymize) and the secret ``key``.
 
         ``demo=True`` (passed only by the bundled demo) falls back to :data:`DEMO_KEY` when no key
         is set; a key that is set always wins.
         """
-        env = os.environ if environ is None else environ
-        mode = env.get(MODE_ENV, "pseudonymize").strip().lower() or "pseudonymize"
+        mode = (mode or "").strip().lower() or "pseudonymize"
         if mode not in _MODES:
             raise PrivacyError(f"{MODE_ENV} must be one of {list(_MODES)}, not {mode!r}")
         if mode == "identified":
             return cls("identified")
-        key = env.get(KEY_ENV, "").encode("utf-8")
-        if not key and demo:
+        secret = (key or "").encode("utf-8")
+        if not secret and demo:
             return cls("pseudonymize", DEMO_KEY, demo=True)
-        return cls("pseudonymize", key or None)
+        return cls("pseudonymize", secret or None)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, demo: bool = False
+    ) -> PrivacySettings:
+        """Read ``XRF_PRIVACY`` (default pseudonymize) and ``XRF_PSEUDONYM_KEY``."""
+        env = os.environ if environ is None else environ
+        return cls.from_settings(env.get(MODE_ENV), env.get(KEY_ENV), demo=demo)
 
     @property
     def description(self) -> str:

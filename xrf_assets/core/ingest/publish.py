@@ -3,7 +3,8 @@
 Order matters and is fixed: (1) one file per SOP Instance UID (0008,0018): a file still present
 beats one that is gone, then the newer modification time, then the first path; (2) re-sent dose
 reports resolved by ``resolve_report_duplicates``; (3) rooms assigned from the device identity and
-the rooms file; (4) every row sorted by its key. Privacy was applied when the rows were staged.
+the rooms file, here only (staged rows have no ``room_id``); (4) every row sorted by its key.
+Privacy was applied when the rows were staged.
 Because nothing here depends on the order in which files were read, any split of the work into
 batches and runs gives the same tables as one full run.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from schemas import contract
-from xrf_assets.core.extract.dose_reports import resolve_report_duplicates
+from xrf_assets.core.ingest.resent_reports import resolve_report_duplicates
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.ingest.staging import Staging
 
@@ -114,7 +115,7 @@ def publish(staging: Staging, rooms: RoomDirectory | None = None) -> dict[str, p
 
     def rows(table: str) -> pl.DataFrame:
         df = staging.rows[table].filter(pl.col("source_path").is_in(kept_paths.implode()))
-        return df.select(contract(table).column_names)
+        return df.select(c for c in contract(table).column_names if c in df.columns)
 
     resolution = resolve_report_duplicates(
         rows("irradiation_events"), rows("accumulated_dose"), rows("event_image_refs")

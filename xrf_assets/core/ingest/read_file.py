@@ -30,7 +30,6 @@ from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import extract_report, is_dose_report
 from xrf_assets.core.extract.images import extract_image
 from xrf_assets.core.ingest.privacy import PrivacySettings
-from xrf_assets.core.ingest.rooms import RoomDirectory
 
 Rows = dict[str, list[dict[str, Any]]]
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -50,7 +49,6 @@ class ReaderContext:
     """What every worker needs; sent once per worker process."""
 
     root: Path
-    rooms: RoomDirectory
     privacy: PrivacySettings
 
 
@@ -91,12 +89,12 @@ def _header(ds: Dataset) -> dict[str, str | None]:
 
 def _image_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str]]:
     problems: list[str] = []
-    row = extract_image(ds, path, ctx.rooms, problems)
+    row = extract_image(ds, path, problems)
     return {"images": [ctx.privacy.apply(row)]}, problems
 
 
 def _report_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str]]:
-    extract = extract_report(ds, path, ctx.rooms)
+    extract = extract_report(ds, path)
     rows: Rows = {
         "irradiation_events": [ctx.privacy.apply(r) for r in extract.events],
         "accumulated_dose": [{**r, "source_path": path} for r in extract.accumulated],

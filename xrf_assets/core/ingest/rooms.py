@@ -1,10 +1,10 @@
-"""One room rule for images and dose reports alike.
+"""One room rule for images and dose reports alike, applied once, when ingest publishes its tables.
 
 A room is the X-ray system that made the image or the report. Without a rooms file the room id is
-built from the device identity the header carries (manufacturer, model, serial number, station
-name), so an image and the report of the same device land in the same room. A user's rooms file
-(YAML) names rooms and merges aliases, e.g. an old station name, or a Device Observer UID that only
-the dose reports carry::
+built from the device identity the extractors write (xrf_assets/core/extract/devices.py:
+manufacturer, model, serial number, station name), so an image and the report of the same device
+land in the same room. A user's rooms file (YAML) names rooms and merges aliases, e.g. an old
+station name, or a Device Observer UID that only the dose reports carry::
 
     rooms:
       - name: Cath Lab 1
@@ -25,17 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
+from xrf_assets.core.extract.devices import IDENTITY_COLUMNS, DeviceIdentity
 from xrf_assets.core.settings_files import read_yaml_mapping
-
-
-@dataclass(frozen=True)
-class DeviceIdentity:
-    manufacturer: str | None = None
-    model: str | None = None
-    serial: str | None = None
-    station_name: str | None = None
-    device_observer_uid: str | None = None
-
 
 _FIELDS = {f.name for f in fields(DeviceIdentity)}
 _SPACES = re.compile(r"\s+")
@@ -120,30 +111,19 @@ class RoomDirectory:
         return default_room_id(device)
 
 
-# DeviceIdentity field -> the column that carries it in the images / irradiation_events tables
-_IDENTITY_COLUMNS = {
-    "manufacturer": "manufacturer",
-    "model": "model",
-    "serial": "device_serial_number",
-    "station_name": "station_name",
-    "device_observer_uid": "device_observer_uid",
-}
-
-
 def with_room_ids(df: pl.DataFrame, rooms: RoomDirectory) -> pl.DataFrame:
-    """``df`` with ``room_id`` derived again from the device identity columns it carries.
+    """``df`` with ``room_id`` derived from the device identity columns it carries (in place of
+    its ``room_id`` column, else appended).
 
-    Rooms are assigned when tables are published, not when files are read, so that editing the
-    rooms file renames rooms in every row without reading a single DICOM file again.
+    Rooms are assigned here, when tables are published, never when files are read, so that
+    editing the rooms file renames rooms in every row without reading a single DICOM file again.
+    One lookup per distinct device, not per row.
     """
-    keys = {f: c for f, c in _IDENTITY_COLUMNS.items() if c in df.columns}
+    keys = {f: c for f, c in IDENTITY_COLUMNS.items() if c in df.columns}
     devices = df.select(list(keys.values())).unique(maintain_order=True)
-    room_ids = [
-        rooms.room_id(DeviceIdentity(**{f: row[c] for f, c in keys.items()}))
-        for row in devices.iter_rows(named=True)
-    ]
+    room_ids = [rooms.room_id(DeviceIdentity.of(row)) for row in devices.iter_rows(named=True)]
     mapping = devices.with_columns(pl.Series("room_id", room_ids, dtype=pl.String))
-    joined = df.drop("room_id").join(
+    joined = df.drop("room_id", strict=False).join(
         mapping, on=list(keys.values()), how="left", nulls_equal=True, maintain_order="left"
     )
-    return joined.select(df.columns)
+    return joined.select(df.columns if "room_id" in df.columns else [*df.columns, "room_id"])

@@ -27,7 +27,7 @@ from xrf_assets.core.ingest.publish import publish
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.staging import ROW_TABLES, StagingArea, files_schema, staged_frame
-from xrf_assets.core.store import TableStore
+from xrf_assets.core.store import TableStore, WriteInfo
 
 TABLES: tuple[str, ...] = ("dicom_files", *ROW_TABLES)
 
@@ -35,7 +35,7 @@ TABLES: tuple[str, ...] = ("dicom_files", *ROW_TABLES)
 @dataclass(frozen=True)
 class IngestSettings:
     input_dir: Path
-    rooms: RoomDirectory
+    rooms: RoomDirectory  # applied at publish only: workers never see it
     privacy: PrivacySettings
     workers: int | None = None  # None: os.cpu_count(); 1: read inline
     batch_size: int = 1000  # files per staged batch: bounds memory and the work a crash loses
@@ -53,8 +53,7 @@ class IngestSummary:
     files_unchanged: int
     by_status: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
-    rows: dict[str, int] = field(default_factory=dict)
-    paths: dict[str, str] = field(default_factory=dict)
+    written: dict[str, WriteInfo] = field(default_factory=dict)  # table -> what was published
 
 
 class IngestError(ValueError):
@@ -202,7 +201,7 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
             plan.unchanged,
         )
         by_path = {f.path: f for f in plan.to_read}
-        ctx = ReaderContext(input_dir, settings.rooms, privacy)
+        ctx = ReaderContext(input_dir, privacy)
         workers = settings.workers or os.cpu_count() or 1
         paths = [f.path for f in plan.to_read]
         for outcomes in read_batches(ctx, paths, workers, settings.batch_size):
@@ -222,8 +221,7 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
         files_unchanged=plan.unchanged,
         by_status=dict(Counter(files.get_column("status").to_list())),
         by_kind=dict(Counter(files.get_column("kind").to_list())),
-        rows={t: w.rows for t, w in written.items()},
-        paths={t: str(w.path) for t, w in written.items()},
+        written=written,
     )
     log.info(
         "ingest done: %d read, %d unchanged, statuses %s",

@@ -10,9 +10,11 @@ manifest names are removed by the next run. The latest segment naming a path win
 ``data_seg`` says which segment holds that path's rows (a file that disappears gets a new row,
 ``present`` false, pointing at its old rows). At the end of a run the segments are merged into one.
 
-Rows are staged after privacy is applied, so nothing under the output folder names a patient in
-pseudonymize mode; the manifest keeps a fingerprint of the privacy settings, and staging made
-under other settings is refused rather than mixed.
+Rows are staged as extracted, without ``room_id``: rooms are assigned when the tables are published
+(rooms.py), so editing the rooms file needs no file read. Rows are staged after privacy is
+applied, so nothing under the output folder names a patient in pseudonymize mode; the manifest
+keeps a fingerprint of the privacy settings, and staging made under other settings is refused
+rather than mixed.
 """
 
 from __future__ import annotations
@@ -54,9 +56,14 @@ def files_schema() -> pl.Schema:
     return pl.Schema({**dict(contract("dicom_files").schema), **_FILE_EXTRAS})
 
 
+# columns publish derives rather than staging them
+_PUBLISHED_ONLY = ("room_id",)
+
+
 def row_schema(table: str) -> pl.Schema:
-    """A table's contract plus ``source_path`` (tables that publish it keep their own)."""
-    schema = dict(contract(table).schema)
+    """A table's contract without the columns publish derives, plus ``source_path`` (tables that
+    publish it keep their own)."""
+    schema = {n: t for n, t in contract(table).schema.items() if n not in _PUBLISHED_ONLY}
     schema.setdefault("source_path", pl.String())
     return pl.Schema(schema)
 
@@ -67,13 +74,14 @@ def empty_rows() -> dict[str, pl.DataFrame]:
 
 def staged_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Extracted rows in staged shape; ``frame_from_rows`` checks the contract columns."""
+    names = row_schema(table).names()
     if "source_path" in contract(table).column_names:
-        return frame_from_rows(table, rows)
+        return frame_from_rows(table, rows).select(names)
     sources = pl.Series("source_path", [r["source_path"] for r in rows], pl.String())
     frame = frame_from_rows(
         table, ({k: v for k, v in r.items() if k != "source_path"} for r in rows)
     )
-    return frame.with_columns(sources)
+    return frame.with_columns(sources).select(names)
 
 
 @dataclass(frozen=True)
@@ -224,8 +232,9 @@ class StagingArea:
         wanted = files.select(pl.col("path").alias("source_path"), pl.col("data_seg").alias("_seg"))
         rows = {}
         for table in ROW_TABLES:
+            names = row_schema(table).names()  # segments staged before rooms moved hold room_id
             frames = [
-                pl.read_parquet(self._seg_dir(s) / f"{table}.parquet").with_columns(
+                pl.read_parquet(self._seg_dir(s) / f"{table}.parquet", columns=names).with_columns(
                     pl.lit(s, pl.Int64()).alias("_seg")
                 )
                 for s in self._segments
