@@ -176,4 +176,5 @@ def test_a_month_reads_its_partition_and_only_the_tables_declared(settings: XrfS
     assert {k.to_user_string() for k in graph["dose_by_protocol_month"].dependency_keys} == {
         "study_dose",
         "irradiation_events",
+        "images",
     }
