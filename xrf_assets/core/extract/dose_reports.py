@@ -126,6 +126,7 @@ _HEADER_TEXT: dict[str, int] = {
 STUDY_INSTANCE_UID = 0x0020000D
 STUDY_DATE = 0x00080020
 CONTENT_DATE, CONTENT_TIME = 0x00080023, 0x00080033
+PATIENT_SIZE, PATIENT_WEIGHT = 0x00101020, 0x00101030  # m, kg: scale the skin dose phantom
 TIMEZONE_OFFSET_FROM_UTC = 0x00080201
 
 
@@ -156,6 +157,8 @@ def _report_columns(h: Header, root: ContentNode, rooms: RoomDirectory) -> dict[
         study_date=study,
         room_id=rooms.room_id(device),
         device_observer_uid=device.device_observer_uid,
+        patient_size_m=h.number(PATIENT_SIZE),
+        patient_weight_kg=h.number(PATIENT_WEIGHT),
     )
     return row
 

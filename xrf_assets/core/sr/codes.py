@@ -45,6 +45,15 @@ STATIONARY_ACQUISITION = _dcm("113611", "Stationary Acquisition")
 STEPPING_ACQUISITION = _dcm("113612", "Stepping Acquisition")
 ROTATIONAL_ACQUISITION = _dcm("113613", "Rotational Acquisition")
 
+# Patient position on the table (TID 10003), values from CID 21/CID 20 (skin dose phantom placement)
+PATIENT_ORIENTATION = _dcm("113743", "Patient Orientation")
+PATIENT_ORIENTATION_MODIFIER = _dcm("113744", "Patient Orientation Modifier")
+PATIENT_TABLE_RELATIONSHIP = _dcm("113745", "Patient Table Relationship")
+HEADFIRST = Code("102540008", "SCT", "headfirst")
+FEET_FIRST = Code("102541007", "SCT", "feet-first")
+SUPINE = Code("40199007", "SCT", "supine")
+PRONE = Code("1240000", "SCT", "prone")
+
 # Plane values
 PLANE_A = _dcm("113620", "Plane A")
 PLANE_B = _dcm("113621", "Plane B")
