@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from schemas import contract
 from xrf_assets.core.audit.months import conform
 from xrf_assets.core.audit.statistics import UNKNOWN_ROOM, UNMAPPED_PROCEDURE
 
@@ -40,7 +41,8 @@ def psd_alerts(
         )
         .sort("value", "study_instance_uid", descending=[True, False])
     )
-    return conform("dose_alerts", pl.concat([over], how="diagonal_relaxed"))
+    empty = pl.DataFrame(schema=contract("dose_alerts").schema)
+    return conform("dose_alerts", pl.concat([empty, over], how="diagonal_relaxed"))
 
 
 def psd_by_room_and_procedure(

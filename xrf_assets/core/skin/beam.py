@@ -4,7 +4,7 @@ Backscatter factors follow Benmakhlouf, Bouchard, Fransson, Andreo, Phys Med Bio
 eq. 8: BSF(kVp, HVL) per field side 5-35 cm, linear in the side between them (the coefficients
 are the paper's, as PySkinDose also tabulates them). HVL comes from a Kramers spectrum of a
 tungsten anode through the report's Al/Cu filters, NIST XCOM attenuation and air energy absorption,
-with 2 mm Al equivalent anode self-filtration added to the inherent 3.1 mm Al: within 15 % of IEC
+with 2 mm Al equivalent anode self-filtration added to the inherent 3.1 mm Al: within 16 % of IEC
 61267 RQR qualities at 70-120 kV and of SpekCalc HVLs with 0.1-0.9 mm Cu, enough for a factor that
 moves ~1 % per 0.5 mm Al. The air-to-tissue f-factor is the ratio of mass energy-absorption
 coefficients, ICRU 44 soft tissue to air, 1.06 over 60-120 kV beams.
