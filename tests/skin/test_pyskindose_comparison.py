@@ -69,7 +69,9 @@ def test_psd_agrees_with_pyskindose(name: str, tmp_path: Path) -> None:
     path = EXAMPLES / name
     events = frame_from_rows(
         "irradiation_events",
-        extract_report(pydicom.dcmread(path, stop_before_pixels=True), name, RoomDirectory()).events,
+        extract_report(
+            pydicom.dcmread(path, stop_before_pixels=True), name, RoomDirectory()
+        ).events,
     )
     month = events.get_column("study_date").dt.strftime("%Y-%m").drop_nulls()[0]
     ours, _ = build_skin_dose(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,48 +97,55 @@ class Beams:
 
 
 def dose_map(
-    phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 16
-) -> tuple[FloatArray, FloatArray]:
-    """(skin dose per cell in Gy, whether each beam hit a cell). Vectorised over cells x beams."""
+    phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 64
+) -> tuple[FloatArray, FloatArray, float]:
+    """(skin dose per cell in Gy, whether each beam hit a cell, shortest source to hit-cell
+    distance in mm). A cell is ``centre + signs * local``, so every beam-cell product splits into
+    a per-beam constant plus a (cells x 3) @ (3 x beams) matrix product."""
     phi, zeta, _, _ = phantom.cells()
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
     local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
     normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
+    local_dot_normal = np.einsum("cj,cj->c", local, normal)
+    # the (cells x beams) tests in float32: positions in mm keep 0.1 um; doses add in float64
+    local32, normal32 = local.astype(np.float32), normal.astype(np.float32)
     total = np.zeros(len(phi))
     hit = np.zeros(len(beams.kerma_gy), dtype=bool)
+    nearest = np.inf
     along_dir = np.cross(beams.axis, beams.across)
+    offset = beams.centre - beams.source  # source to phantom centre, per beam
     for start in range(0, len(beams.kerma_gy), chunk):
         s = slice(start, start + chunk)
-        signs = beams.orientation[s][:, None, :]
-        cells = beams.centre[s][:, None, :] + local[None, :, :] * signs  # (k, c, 3)
-        v = cells - beams.source[s][:, None, :]
-        depth = np.einsum("kcj,kj->kc", v, beams.axis[s])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = np.einsum("kcj,kj->kc", v, beams.across[s]) / depth
-            w = np.einsum("kcj,kj->kc", v, along_dir[s]) / depth
-        facing = np.einsum("kcj,kcj->kc", v, normal[None, :, :] * signs) < 0
+        signs, off = beams.orientation[s], offset[s]
+
+        def project(direction: FloatArray, signs: FloatArray = signs, off: FloatArray = off) -> Any:
+            constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
+            return local32 @ (signs * direction).T.astype(np.float32) + constant[None, :]
+
+        depth = project(beams.axis[s])
+        u, w = project(beams.across[s]), project(along_dir[s])
+        facing = normal32 @ (off * signs).T.astype(np.float32) < -local_dot_normal[:, None]
         inside = (
             (depth > 0)
-            & (np.abs(u) <= beams.half_tan_across[s][:, None])
-            & (np.abs(w) <= beams.half_tan_along[s][:, None])
+            & (np.abs(u) <= beams.half_tan_across[s][None, :] * depth)
+            & (np.abs(w) <= beams.half_tan_along[s][None, :] * depth)
             & facing
         )
-        k_index, c_index = np.nonzero(inside)
+        c_index, k_index = np.nonzero(inside)
+        depth_hit = depth[c_index, k_index].astype(np.float64)
         if len(k_index) == 0:
             continue
-        hit[start + np.unique(k_index)] = True
         event = start + k_index
-        vv = v[k_index, c_index]
-        distance = np.linalg.norm(vv, axis=1)
+        hit[np.unique(event)] = True
+        vv = off[k_index] + signs[k_index] * local[c_index]  # source -> cell
+        distance = np.sqrt(np.einsum("ij,ij->i", vv, vv))
+        nearest = min(nearest, float(distance.min()))
         side_cm = (
-            2
-            * np.sqrt(beams.half_tan_across[event] * beams.half_tan_along[event])
-            * depth[k_index, c_index]
-            / 10
+            2 * np.sqrt(beams.half_tan_across[event] * beams.half_tan_along[event]) * depth_hit / 10
         )
         bsf = backscatter_factor(beams.bsf_coefficients[event], side_cm)
         src = beams.source[event]
-        cell = cells[k_index, c_index]
+        cell = src + vv
         below = src[:, 1] < beams.table_top_y[event]
         t = (beams.table_top_y[event] - src[:, 1]) / (cell[:, 1] - src[:, 1])
         x_cross = src[:, 0] + t * (cell[:, 0] - src[:, 0])
@@ -153,4 +161,4 @@ def dose_map(
             * table
         )
         total += np.bincount(c_index, weights=dose, minlength=len(total))
-    return total, hit
+    return total, hit, nearest

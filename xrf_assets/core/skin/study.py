@@ -27,7 +27,7 @@ from xrf_assets.core.audit.study_dose import STUDY_DATE
 from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.beam import FloatArray
 from xrf_assets.core.skin.geometry import REQUIRED, Conventions, beams_of, filters_mm, normalise
-from xrf_assets.core.skin.phantom import Beams, Phantom, dose_map
+from xrf_assets.core.skin.phantom import Phantom, dose_map
 
 METHOD = (
     "inverse square from the reference point to each skin cell; backscatter (Benmakhlouf 2013) by "
@@ -107,11 +107,10 @@ def _one(
             f"{norm.height - used.height} of {norm.height} events lack geometry, not mapped"
         )
     beams = beams_of(norm, device, conventions, phantom)
-    dose, hit = dose_map(phantom, beams, beam.F_TISSUE_AIR)
+    dose, hit, distance_min = dose_map(phantom, beams, beam.F_TISSUE_AIR)
     kerma_used = float(beams.kerma_gy.sum())
     phi, zeta, around, along = phantom.cells()
     peak = int(np.argmax(dose))
-    distance_min = _shortest_skin_distance(phantom, beams)
     row.update(
         peak_skin_dose_gy=float(dose[peak]),
         psd_angle_deg=float(np.degrees(phi[peak])),
@@ -132,17 +131,6 @@ def _one(
         ),
     )
     return row, dose, notes
-
-
-def _shortest_skin_distance(phantom: Phantom, beams: Beams) -> float:
-    """Shortest distance from any beam's source to any skin cell (for the bound)."""
-    phi, zeta, _, _ = phantom.cells()
-    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
-    local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
-    best = np.inf
-    for source, centre, signs in zip(beams.source, beams.centre, beams.orientation, strict=True):
-        best = min(best, float(np.linalg.norm(centre + local * signs - source, axis=1).min()))
-    return best
 
 
 def _phantom_of(events: pl.DataFrame) -> Phantom:
