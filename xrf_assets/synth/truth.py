@@ -124,6 +124,8 @@ def event_row(
         "patient_birth_date": patient.birth_date.isoformat(),
         "patient_sex": patient.sex,
         "patient_age_years": float(age_years(patient.birth_date, study.start.date())),
+        "patient_size_m": float(patient.size_m),
+        "patient_weight_kg": float(patient.weight_kg),
         "modality": "fluoroscopy",
         "room_id": room_id(room),
         "device_observer_uid": room.device_observer_uid,
