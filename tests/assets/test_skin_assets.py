@@ -1,6 +1,5 @@
 """The skin dose assets on the real Azurion report: table, map image, statistics, alert level."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -15,12 +14,6 @@ from xrf_assets.core.store import TableStore, frame_from_rows
 from xrf_assets.resources import XrfSettings
 
 MONTH = "2018-10"  # Study Date of RF-RDSR-Philips_Azurion.dcm
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
 
 
 @pytest.fixture

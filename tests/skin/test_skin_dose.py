@@ -225,6 +225,7 @@ def test_every_real_fluoroscopy_report_gets_a_psd_or_a_reason_within_the_bound()
     assert sorted(computed.get_column("geometry_convention")) == [
         "canon_alphenix",
         "philips_allura",
+        "philips_allura",  # RF-Pat-Orientation-Modifier-Missing: named by its observer context
         "philips_azurion",
         "siemens_axiom_artis",  # its _adjusted copy's events are the same events (same UIDs)
     ]
@@ -238,7 +239,9 @@ def test_every_real_fluoroscopy_report_gets_a_psd_or_a_reason_within_the_bound()
     )
     assert "Table Longitudinal Position (113751) (4/4 events)" in reasons["eurocolumbus"]
     assert "Positioner Primary Angle (112011) (8/8 events)" in reasons["ge_surgical_c_arm"]
-    assert reasons[None].startswith("no geometry convention for manufacturer None")
+    assert None not in reasons  # every corpus device has a convention
+    high = computed.filter(pl.col("dose_rp_total_gy") > 5).row(0, named=True)
+    assert high["event_count"] == 316 and 3.0 < high["peak_skin_dose_gy"] < high["dose_rp_total_gy"]
 
 
 def test_extraction_reads_patient_size_weight_and_position() -> None:
@@ -250,3 +253,11 @@ def test_extraction_reads_patient_size_weight_and_position() -> None:
     # Eurocolumbus nests the modifier under Patient Orientation and sends no table relationship
     assert set(euro.get_column("patient_orientation_modifier")) == {"supine"}
     assert euro.get_column("patient_table_relationship").null_count() == euro.height
+
+
+def test_a_device_without_convention_is_named() -> None:
+    df, maps = _skin(_event(1, manufacturer="Acme", model="X1"))
+    assert maps == [] and df.item(0, "peak_skin_dose_gy") is None
+    assert df.item(0, "reason").startswith(
+        "no geometry convention for manufacturer 'Acme' model 'X1'"
+    )

@@ -129,6 +129,7 @@ def event_row(
         "modality": "fluoroscopy",
         "room_id": room_id(room),
         "device_observer_uid": room.device_observer_uid,
+        "device_observer_model_name": room.model,
         "manufacturer": room.manufacturer,
         "model": room.model,
         "device_serial_number": room.serial,

@@ -157,6 +157,7 @@ def _report_columns(h: Header, root: ContentNode, rooms: RoomDirectory) -> dict[
         study_date=study,
         room_id=rooms.room_id(device),
         device_observer_uid=device.device_observer_uid,
+        device_observer_model_name=root.text(codes.DEVICE_OBSERVER_MODEL_NAME),
         patient_size_m=h.number(PATIENT_SIZE),
         patient_weight_kg=h.number(PATIENT_WEIGHT),
     )

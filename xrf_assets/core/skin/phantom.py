@@ -9,11 +9,13 @@ opposite fields never add on one cell).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from xrf_assets.core.skin.beam import FloatArray, backscatter_factor
 
@@ -162,3 +164,34 @@ def dose_map(
         )
         total += np.bincount(c_index, weights=dose, minlength=len(total))
     return total, hit, nearest
+
+
+def merge_identical(beams: Beams) -> tuple[Beams, npt.NDArray[np.intp]]:
+    """Beams of equal geometry and beam quality as one, their Dose (RP) summed (exact: the dose
+    is linear in it); real studies repeat a projection many times. Also returns, per input beam,
+    its merged beam."""
+    geometry = np.column_stack(
+        [
+            beams.source,
+            beams.axis,
+            beams.across,
+            beams.half_tan_across,
+            beams.half_tan_along,
+            beams.reference_mm,
+            beams.bsf_coefficients,
+            beams.table_transmission,
+            beams.centre,
+            beams.table_top_y,
+            beams.table_half_width_mm,
+            beams.orientation,
+        ]
+    )
+    _, first, inverse = np.unique(geometry, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    kerma = np.bincount(inverse, weights=beams.kerma_gy, minlength=len(first))
+    fields = {
+        f.name: getattr(beams, f.name)[first]
+        for f in dataclasses.fields(beams)
+        if f.name != "kerma_gy"
+    }
+    return Beams(kerma_gy=kerma, **fields), inverse

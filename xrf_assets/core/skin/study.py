@@ -27,7 +27,7 @@ from xrf_assets.core.audit.study_dose import STUDY_DATE
 from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.beam import FloatArray
 from xrf_assets.core.skin.geometry import REQUIRED, Conventions, beams_of, filters_mm, normalise
-from xrf_assets.core.skin.phantom import Phantom, dose_map
+from xrf_assets.core.skin.phantom import Phantom, dose_map, merge_identical
 
 METHOD = (
     "inverse square from the reference point to each skin cell; backscatter (Benmakhlouf 2013) by "
@@ -77,7 +77,9 @@ def _one(
     events: pl.DataFrame, conventions: Conventions, phantom: Phantom
 ) -> tuple[dict[str, object], FloatArray | None, list[str]]:
     manufacturer = events.get_column("manufacturer").drop_nulls().first()
-    model = events.get_column("model").drop_nulls().first()
+    model = (
+        events.select(pl.coalesce("model", "device_observer_model_name")).to_series().drop_nulls()
+    ).first()
     device = conventions.device(
         None if manufacturer is None else str(manufacturer), None if model is None else str(model)
     )
@@ -107,7 +109,9 @@ def _one(
             f"{norm.height - used.height} of {norm.height} events lack geometry, not mapped"
         )
     beams = beams_of(norm, device, conventions, phantom)
-    dose, hit, distance_min = dose_map(phantom, beams, beam.F_TISSUE_AIR)
+    merged, index = merge_identical(beams)
+    dose, merged_hit, distance_min = dose_map(phantom, merged, beam.F_TISSUE_AIR)
+    hit = merged_hit[index]
     kerma_used = float(beams.kerma_gy.sum())
     phi, zeta, around, along = phantom.cells()
     peak = int(np.argmax(dose))

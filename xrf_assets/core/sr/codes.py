@@ -25,6 +25,7 @@ XRAY_FILTERS = _dcm("113771", "X-Ray Filters")
 # Report context
 PROCEDURE_REPORTED = _dcm("121058", "Procedure reported")
 DEVICE_OBSERVER_UID = _dcm("121012", "Device Observer UID")
+DEVICE_OBSERVER_MODEL_NAME = _dcm("121015", "Device Observer Model Name")
 SCOPE_OF_ACCUMULATION = _dcm("113705", "Scope of Accumulation")
 STUDY_INSTANCE_UID = _dcm("110180", "Study Instance UID")
 PPS_SOP_INSTANCE_UID = _dcm("121126", "Performed Procedure Step SOP Instance UID")
