@@ -188,7 +188,7 @@ def merge_identical(beams: Beams) -> tuple[Beams, npt.NDArray[np.intp]]:
     )
     _, first, inverse = np.unique(geometry, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    kerma = np.bincount(inverse, weights=beams.kerma_gy, minlength=len(first))
+    kerma = np.bincount(inverse, weights=beams.kerma_gy, minlength=len(first)).astype(np.float64)
     fields = {
         f.name: getattr(beams, f.name)[first]
         for f in dataclasses.fields(beams)
