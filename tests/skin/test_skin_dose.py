@@ -11,6 +11,7 @@ import math
 from datetime import date
 from functools import cache
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import polars as pl
@@ -171,8 +172,12 @@ def test_psd_alert_rows_and_map_image() -> None:
     assert alerts.select("rule", "threshold").row(0) == ("study_peak_skin_dose_gy", 3.0)
     assert alerts.item(0, "value") == pytest.approx(_expected_posterior_dose(4.0), rel=2e-3)
     assert psd_alerts(df, MONTH, 10.0).height == 0
-    svg = render(maps[0], 3.0)
-    assert svg.startswith("<svg") and "front" in svg and "back" in svg
+    svg = ElementTree.fromstring(render(maps[0], 3.0))
+    texts = [t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert texts[0].startswith(f"Skin dose map, PSD {alerts.item(0, 'value'):.3f} Gy")
+    assert texts[1:] == ["front (head up)", "back (head up)"]
+    cells = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") != "none"]
+    assert len(cells) == int((maps[0].dose_gy > 0).sum())  # every irradiated cell, once
 
 
 def test_hvl_model_against_iec_61267_rqr_qualities() -> None:

@@ -192,6 +192,12 @@ def normalise(
         usable=pl.all_horizontal(pl.col(c).is_not_null() for c in REQUIRED)
         & (pl.col("dose_rp_gy") >= 0)
     )
+    from_dap = out.filter(pl.col("usable") & ~area_ok.fill_null(False)).height
+    if from_dap:
+        notes.append(
+            f"Collimated Field Area not sent for {from_dap} events: a square field of DAP / "
+            "Dose (RP) at the reference point"
+        )
     if out.get_column("kvp_kv").null_count():
         notes.append(f"KVP not sent for some events: {DEFAULT_KVP:.0f} kV assumed for backscatter")
     if not device.verified:
