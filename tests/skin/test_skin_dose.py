@@ -266,3 +266,16 @@ def test_a_device_without_convention_is_named() -> None:
     assert df.item(0, "reason").startswith(
         "no geometry convention for manufacturer 'Acme' model 'X1'"
     )
+
+
+def test_a_table_height_the_convention_misreads_is_refused_not_zero() -> None:
+    """An Azurion height of 175 mm read as above the floor (isocentre 1055 mm) puts the patient
+    around the source: a reason, not a PSD of 0 (the generator sends Siemens-like heights)."""
+    events = frame_from_rows(
+        "irradiation_events",
+        [_event(1, manufacturer="Philips", model="Azurion 7 M20", table_height_position_mm=175.0)],
+    )
+    df, maps = build_skin_dose(events, MONTH, Conventions.load(), PHANTOM)
+    assert maps == [] and df.item(0, "peak_skin_dose_gy") is None
+    assert df.item(0, "reason").startswith("implausible geometry: the source of every beam")
+    assert "'philips_azurion'" in df.item(0, "reason")

@@ -97,6 +97,20 @@ class Beams:
     table_half_width_mm: FloatArray
     orientation: FloatArray  # (n, 3): signs (left-right, anterior-up, head-towards +z)
 
+    def take(self, index: npt.NDArray[np.intp], kerma_gy: FloatArray | None = None) -> Beams:
+        """The beams at ``index`` (with other Dose (RP) values where given)."""
+        fields = {f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
+        if kerma_gy is not None:
+            fields["kerma_gy"] = kerma_gy
+        return Beams(**fields)
+
+    def source_inside(self, phantom: Phantom) -> npt.NDArray[np.bool_]:
+        """Beams whose source lies inside the phantom's cross-section: a table height read by
+        the wrong convention, never a real geometry."""
+        rel = (self.source - self.centre) * self.orientation
+        a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+        return np.asarray((rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0)
+
 
 def dose_map(
     phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 64
@@ -189,9 +203,4 @@ def merge_identical(beams: Beams) -> tuple[Beams, npt.NDArray[np.intp]]:
     _, first, inverse = np.unique(geometry, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     kerma = np.bincount(inverse, weights=beams.kerma_gy, minlength=len(first)).astype(np.float64)
-    fields = {
-        f.name: getattr(beams, f.name)[first]
-        for f in dataclasses.fields(beams)
-        if f.name != "kerma_gy"
-    }
-    return Beams(kerma_gy=kerma, **fields), inverse
+    return beams.take(first, kerma), inverse

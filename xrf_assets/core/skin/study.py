@@ -109,6 +109,16 @@ def _one(
             f"{norm.height - used.height} of {norm.height} events lack geometry, not mapped"
         )
     beams = beams_of(norm, device, conventions, phantom)
+    inside = beams.source_inside(phantom)
+    if inside.all():
+        row["reason"] = (
+            f"implausible geometry: the source of every beam lies inside the phantom; the table "
+            f"height convention '{device.name}' does not fit these reports"
+        )
+        return row, None, notes
+    if inside.any():
+        notes.append(f"{int(inside.sum())} beams with the source inside the phantom left out")
+        beams = beams.take(np.nonzero(~inside)[0])
     merged, index = merge_identical(beams)
     dose, merged_hit, distance_min = dose_map(phantom, merged, beam.F_TISSUE_AIR)
     hit = merged_hit[index]
@@ -126,13 +136,15 @@ def _one(
         map_cells_around=around,
         map_cells_along=along,
         map_resolution_mm=phantom.resolution_mm,
-        skin_distance_min_mm=distance_min,
+        skin_distance_min_mm=distance_min if np.isfinite(distance_min) else None,
         psd_bound_gy=float(
             dose_total
             * float(np.max((beams.reference_mm / distance_min) ** 2))
             * beam.BSF_MAX
             * beam.F_TISSUE_AIR
-        ),
+        )
+        if np.isfinite(distance_min)
+        else 0.0,
     )
     return row, dose, notes
 
