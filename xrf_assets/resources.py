@@ -23,6 +23,7 @@ from xrf_assets.core.ingest.privacy import KEY_ENV, MODE_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
 from xrf_assets.core.linking.links import LinkSettings
+from xrf_assets.core.skin.geometry import Conventions
 from xrf_assets.core.store import TableStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "privacy": MODE_ENV,
     "procedures_file": "XRF_PROCEDURES_FILE",
     "drl_file": "XRF_DRL_FILE",
+    "skin_geometry_file": "XRF_SKIN_GEOMETRY_FILE",
 }
 _TRUE = {"1", "true", "yes"}
 
@@ -85,6 +87,12 @@ class XrfSettings(ConfigurableResource):
     alert_dose_rp_gy: float = Field(default=5.0, description="Alert at this Dose (RP), Gy.")
     alert_dap_gy_cm2: float = Field(default=500.0, description="Alert at this DAP, Gy.cm2.")
     alert_fluoro_time_min: float = Field(default=60.0, description="Alert at fluoro time, min.")
+    alert_peak_skin_dose_gy: float = Field(
+        default=3.0, description="Alert at this peak skin dose, Gy (NCRP 168 follow-up level)."
+    )
+    skin_geometry_file: str | None = Field(
+        default=None, description="YAML of per-device geometry conventions; None: shipped."
+    )
     alert_window_months: int = Field(
         default=6, description="Calendar months over which a patient's studies are summed."
     )
@@ -136,10 +144,15 @@ class XrfSettings(ConfigurableResource):
     def reference_levels(self) -> ReferenceLevels:
         return ReferenceLevels.from_yaml(self._setting("drl_file"))
 
+    def skin_geometry(self) -> Conventions:
+        file = self._setting("skin_geometry_file")
+        return Conventions.load(Path(file) if file else None)
+
     def alert_thresholds(self) -> AlertThresholds:
         return AlertThresholds(
             dose_rp_gy=self.alert_dose_rp_gy,
             dap_gy_cm2=self.alert_dap_gy_cm2,
             fluoro_time_min=self.alert_fluoro_time_min,
+            peak_skin_dose_gy=self.alert_peak_skin_dose_gy,
             window_months=self.alert_window_months,
         )

@@ -16,7 +16,7 @@ from builders.audit_tables import (
 from dagster import AssetKey, DagsterInstance, materialize
 from polars.testing import assert_frame_equal
 
-from xrf_assets.assets import audit
+from xrf_assets.assets import audit, skin
 from xrf_assets.assets.tables import MonthTables
 from xrf_assets.core.store import TableStore, frame_from_rows
 from xrf_assets.resources import XrfSettings
@@ -50,7 +50,7 @@ def settings(tmp_path: Path) -> XrfSettings:
 
 def _run(settings: XrfSettings, instance: DagsterInstance, month: str):
     return materialize(
-        [*audit.assets, *audit.asset_checks],
+        [*audit.assets, *skin.assets, *audit.asset_checks],  # dose_alerts reads skin_dose
         partition_key=month,
         resources={"settings": settings},
         instance=instance,

@@ -172,14 +172,17 @@ def drl_comparison(tables: MonthTables, settings: XrfSettings) -> MaterializeRes
 
 # study_dose: read by nothing here, but its blocking checks gate the month
 @monthly_asset(
-    "dose_alerts", reads=["study_dose", "irradiation_events", "accumulated_dose", "images"]
+    "dose_alerts",
+    reads=["study_dose", "irradiation_events", "accumulated_dose", "images", "skin_dose"],
 )
 def dose_alerts(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
     month = tables.month
     studies = study_totals(
         tables.read("irradiation_events"), tables.read("accumulated_dose"), tables.read("images")
     )
-    df = build_dose_alerts(studies, month, settings.alert_thresholds())
+    df = build_dose_alerts(
+        studies, month, settings.alert_thresholds(), skin_dose=tables.read("skin_dose")
+    )
     # Study and room only: the UI is no place for patient identifiers.
     summary = df.select(
         "scope",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,18 +78,30 @@ def validate(table: str, df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def _atomic_write(df: pl.DataFrame, target: Path) -> None:
+def _replace_atomically(target: Path, write: Callable[[str], object]) -> None:
+    """``write`` a temporary file beside ``target``, fsync it, then rename it over ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+        write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _atomic_write(df: pl.DataFrame, target: Path) -> None:
+    _replace_atomically(
+        target, lambda tmp: df.write_parquet(tmp, compression="zstd", statistics=True)
+    )
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """A text output beside the tables (a skin dose map, a report), replaced as atomically."""
+    _replace_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 @dataclass(frozen=True)

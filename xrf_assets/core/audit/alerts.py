@@ -21,6 +21,7 @@ import polars as pl
 
 from xrf_assets.core.audit.months import conform, month_end, month_start, month_window
 from xrf_assets.core.audit.study_dose import IMAGE_HEADERS
+from xrf_assets.core.skin.audit import psd_alerts
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class AlertThresholds:
     dose_rp_gy: float = 5.0
     dap_gy_cm2: float = 500.0
     fluoro_time_min: float = 60.0
+    peak_skin_dose_gy: float = 3.0  # NCRP 168 / SIR follow-up trigger
     window_months: int = 6
 
 
@@ -111,18 +113,24 @@ def _patient_alerts(
 
 
 def build_dose_alerts(
-    studies: pl.DataFrame, month: str, thresholds: AlertThresholds
+    studies: pl.DataFrame,
+    month: str,
+    thresholds: AlertThresholds,
+    skin_dose: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``dose_alerts`` of ``month``: one row per study or patient and rule at or over its threshold.
 
     ``studies`` are :func:`~xrf_assets.core.audit.study_dose.study_totals` rows of at least the
-    window's months (all months are fine).
+    window's months (all months are fine); ``skin_dose``, the month's ``skin_dose`` rows, adds the
+    peak skin dose rule (the tissue-reaction follow-up trigger, ``peak_skin_dose_gy``).
     """
     window = studies.filter(pl.col("month").is_in(month_window(month, thresholds.window_months)))
     frames = [
         *_study_alerts(window.filter(pl.col("month") == month), thresholds),
         *_patient_alerts(window, month, thresholds),
     ]
+    if skin_dose is not None:
+        frames.append(psd_alerts(skin_dose, month, thresholds.peak_skin_dose_gy))
     out = (
         pl.concat(frames, how="diagonal_relaxed")
         .with_columns(month=pl.lit(month))

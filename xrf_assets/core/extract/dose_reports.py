@@ -117,6 +117,7 @@ _HEADER_TEXT: dict[str, int] = {
 STUDY_INSTANCE_UID = 0x0020000D
 STUDY_DATE = 0x00080020
 CONTENT_DATE, CONTENT_TIME = 0x00080023, 0x00080033
+PATIENT_SIZE, PATIENT_WEIGHT = 0x00101020, 0x00101030  # m, kg: scale the skin dose phantom
 TIMEZONE_OFFSET_FROM_UTC = 0x00080201
 
 
@@ -139,6 +140,9 @@ def _report_columns(h: Header, root: ContentNode) -> dict[str, Any]:
         study_instance_uid=scoped_study or header_study,
         study_date=study,
         device_observer_uid=root.uid(codes.DEVICE_OBSERVER_UID),
+        device_observer_model_name=root.text(codes.DEVICE_OBSERVER_MODEL_NAME),
+        patient_size_m=h.number(PATIENT_SIZE),
+        patient_weight_kg=h.number(PATIENT_WEIGHT),
     )
     return row
 

@@ -76,6 +76,15 @@ _FLUORO_MODES: dict[CodeKey, str] = {
     key_of(codes.PULSED): "pulsed",
 }
 
+_TABLE_RELATIONSHIPS: dict[CodeKey, str] = {
+    key_of(codes.HEADFIRST): "head_first",
+    key_of(codes.FEET_FIRST): "feet_first",
+}
+_ORIENTATION_MODIFIERS: dict[CodeKey, str] = {
+    key_of(codes.SUPINE): "supine",
+    key_of(codes.PRONE): "prone",
+}
+
 
 def label(node: ContentNode, concept: Code, table: dict[CodeKey, str]) -> str | None:
     """The column value of a CODE item through a lookup table; an unknown code is noted."""
@@ -186,6 +195,15 @@ def _filters(event: ContentNode, units: UnitLog) -> dict[str, Any]:
     }
 
 
+def _orientation_modifier(event: ContentNode) -> str | None:
+    """Patient Orientation Modifier (113744): under Patient Orientation (113743) as TID 10003
+    nests it, or beside it as Canon sends it."""
+    orientation = event.first(codes.PATIENT_ORIENTATION)
+    if orientation is not None and orientation.has(codes.PATIENT_ORIENTATION_MODIFIER):
+        return label(orientation, codes.PATIENT_ORIENTATION_MODIFIER, _ORIENTATION_MODIFIERS)
+    return label(event, codes.PATIENT_ORIENTATION_MODIFIER, _ORIENTATION_MODIFIERS)
+
+
 def read_event(event: ContentNode, utc_offset_s: int | None) -> dict[str, Any]:
     """The event's own columns (report-level columns are added by the caller).
 
@@ -202,6 +220,10 @@ def read_event(event: ContentNode, utc_offset_s: int | None) -> dict[str, Any]:
         "acquisition_protocol": event.text(codes.ACQUISITION_PROTOCOL),
         "reference_point_definition": event.text(codes.REFERENCE_POINT_DEFINITION),
         "fluoro_mode": label(event, codes.FLUORO_MODE, _FLUORO_MODES),
+        "patient_table_relationship": label(
+            event, codes.PATIENT_TABLE_RELATIONSHIP, _TABLE_RELATIONSHIPS
+        ),
+        "patient_orientation_modifier": _orientation_modifier(event),
     }
     started, offset = event.datetime(codes.DATETIME_STARTED) or (None, None)
     row["datetime_started"] = started

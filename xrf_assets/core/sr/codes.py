@@ -25,6 +25,7 @@ XRAY_FILTERS = _dcm("113771", "X-Ray Filters")
 # Report context
 PROCEDURE_REPORTED = _dcm("121058", "Procedure reported")
 DEVICE_OBSERVER_UID = _dcm("121012", "Device Observer UID")
+DEVICE_OBSERVER_MODEL_NAME = _dcm("121015", "Device Observer Model Name")
 SCOPE_OF_ACCUMULATION = _dcm("113705", "Scope of Accumulation")
 STUDY_INSTANCE_UID = _dcm("110180", "Study Instance UID")
 PPS_SOP_INSTANCE_UID = _dcm("121126", "Performed Procedure Step SOP Instance UID")
@@ -44,6 +45,15 @@ FLUOROSCOPY = Code("44491008", "SCT", "Fluoroscopy")
 STATIONARY_ACQUISITION = _dcm("113611", "Stationary Acquisition")
 STEPPING_ACQUISITION = _dcm("113612", "Stepping Acquisition")
 ROTATIONAL_ACQUISITION = _dcm("113613", "Rotational Acquisition")
+
+# Patient position on the table (TID 10003), values from CID 21/CID 20 (skin dose phantom placement)
+PATIENT_ORIENTATION = _dcm("113743", "Patient Orientation")
+PATIENT_ORIENTATION_MODIFIER = _dcm("113744", "Patient Orientation Modifier")
+PATIENT_TABLE_RELATIONSHIP = _dcm("113745", "Patient Table Relationship")
+HEADFIRST = Code("102540008", "SCT", "headfirst")
+FEET_FIRST = Code("102541007", "SCT", "feet-first")
+SUPINE = Code("40199007", "SCT", "supine")
+PRONE = Code("1240000", "SCT", "prone")
 
 # Plane values
 PLANE_A = _dcm("113620", "Plane A")

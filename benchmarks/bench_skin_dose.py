@@ -1,0 +1,128 @@
+"""Skin dose computation speed (issue 16): events per second, one core.
+
+Cases: the real Philips Azurion study of the shared corpus (89 events); a 300-event study made of
+its events repeated with the C-arm angles and table moved (a long intervention); and, as the
+baseline in the same run, PySkinDose (where installed) on its own 24-event example procedure.
+The goal: a 300-event study well under a second.
+
+    .venv/bin/python benchmarks/bench_skin_dose.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("POLARS_MAX_THREADS", "1")  # one core, before polars is imported
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pydicom
+
+from xrf_assets.core.extract.dose_reports import extract_report
+from xrf_assets.core.skin.geometry import Conventions
+from xrf_assets.core.skin.study import build_skin_dose
+from xrf_assets.core.store import frame_from_rows
+
+CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "openrem"
+AZURION = CORPUS / "RF-RDSR-Philips_Azurion.dcm"
+
+
+def _events(path: Path) -> pl.DataFrame:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return frame_from_rows("irradiation_events", extract_report(ds, path.name).events)
+
+
+def _long_study(events: pl.DataFrame, n: int, seed: int = 1) -> pl.DataFrame:
+    """``n`` events: the study's events repeated, angles +-30 deg and table +-100 mm moved."""
+    rng = np.random.default_rng(seed)
+    index = np.arange(n) % events.height
+    out = events[index.tolist()]
+    return out.with_columns(
+        irradiation_event_uid=pl.Series([f"2.25.{i}" for i in range(n)]),
+        positioner_primary_angle_deg=pl.col("positioner_primary_angle_deg")
+        + pl.Series(rng.uniform(-30, 30, n)),
+        positioner_secondary_angle_deg=pl.col("positioner_secondary_angle_deg")
+        + pl.Series(rng.uniform(-20, 20, n)),
+        table_longitudinal_position_mm=pl.col("table_longitudinal_position_mm")
+        + pl.Series(rng.uniform(-100, 100, n)),
+    )
+
+
+def _best(run: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _pyskindose_seconds() -> tuple[int, float] | None:
+    try:
+        import pyskindose
+        from pyskindose.helpers.parse_settings_to_settings_class import (
+            parse_settings_to_settings_class,
+        )
+        from pyskindose.helpers.read_and_normalize_rdsr_data import read_and_normalise_rdsr_data
+        from pyskindose.main import analyze_normalized_data_with_custom_settings_object
+    except ImportError:
+        return None
+    root = Path(pyskindose.__file__).parent
+    settings = json.loads((root / "settings_example.json").read_text())
+    settings.update(mode="calculate_dose", corrections_db_path="/tmp/bench_skin_corrections.db")
+    settings["plot"].update(plot_dosemap=False, interactivity=False, notebook_mode=False)
+    path = root / "example_data" / "RDSR" / "siemens_axiom_example_procedure.dcm"
+    logging.disable(logging.CRITICAL)
+    quiet = io.StringIO()
+    with contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):
+        norm = read_and_normalise_rdsr_data(
+            rdsr_filepath=str(path), settings=parse_settings_to_settings_class(settings)
+        )
+        start = time.perf_counter()
+        analyze_normalized_data_with_custom_settings_object(norm, settings, "dict")
+    return len(norm), time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not AZURION.is_file():
+        print(f"shared corpus not found at {CORPUS}", file=sys.stderr)
+        return 1
+    conventions = Conventions.load()
+    real = _events(AZURION)
+    month = real.get_column("study_date").dt.strftime("%Y-%m")[0]
+    print(f"{'case':<38} {'events':>7} {'seconds':>9} {'events/s':>10}")
+    for label, events in (
+        ("Azurion study (real)", real),
+        ("300-event study (Azurion, moved)", _long_study(real, 300)),
+        ("1000-event study (Azurion, moved)", _long_study(real, 1000)),
+    ):
+        seconds = _best(partial(build_skin_dose, events, month, conventions), args.repeat)
+        print(f"{label:<38} {events.height:>7} {seconds:>9.3f} {events.height / seconds:>10.0f}")
+    baseline = _pyskindose_seconds()
+    if baseline is None:
+        print("baseline: PySkinDose not installed")
+    else:
+        n, seconds = baseline
+        label = "baseline: PySkinDose example"
+        print(f"{label:<38} {n:>7} {seconds:>9.3f} {n / seconds:>10.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Peak skin dose: irradiation event geometry (TID 10003) on a patient phantom (issue 16)."""
