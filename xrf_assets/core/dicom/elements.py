@@ -1,12 +1,13 @@
 """The one walker over DICOM bytes: the elements of a data set, the items of a sequence.
 
-Modelled on pydicom's ``filereader``: one element generator (:func:`elements`) serves the data
+Modelled on pydicom's ``filereader``: one element reader (:func:`read_dataset`) serves the data
 set of a file (the fast header path, :mod:`~xrf_assets.core.dicom.fast_header`), the items of a
 sequence (:func:`read_items`; the SR item parser, :mod:`~xrf_assets.core.sr.items`) and the
-sequences it steps over (undefined lengths: their items must be whole). The bytes come from a
-:class:`Source`: a file read in chunks through ``pread``, or a value held in memory, both
-addressed by file position. Little endian, Explicit or Implicit VR only: what nearly every file
-of an archive is; pydicom reads the rest.
+sequences it steps over (undefined lengths: their items must be whole). It decodes nothing: it
+gives positions, so values are sliced (or left on disk, deferred) by whoever reads them. The
+bytes come from a :class:`Source`: a file read in chunks through ``pread``, or a value held in
+memory, both addressed by file position. Little endian, Explicit or Implicit VR only: what
+nearly every file of an archive is; pydicom reads the rest.
 
 Structure is checked as it is walked:
 
@@ -26,9 +27,8 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
 from functools import cache
-from typing import BinaryIO, NamedTuple, TypeVar
+from typing import BinaryIO, NamedTuple
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
@@ -48,8 +48,8 @@ _CHUNK = 64 * 1024  # the header of a typical image or dose report fits in one r
 _HEAD = struct.Struct("<HH2sH")  # explicit VR element header (short form)
 _TAG_LENGTH = struct.Struct("<HHL")  # implicit VR element header, and item / delimiter tags
 _LONG = struct.Struct("<L")
-T = TypeVar("T")
-Element = tuple[int, str | None, int, int, int]  # tag, VR (None: implicit), length, value, end
+# VR (None: implicit), length, value position, value end
+Element = tuple[str | None, int, int, int]
 
 
 class Malformed(ValueError):
@@ -131,7 +131,7 @@ class Source:
         return group << 16 | elem, vr, length, pos + 8
 
 
-def elements(
+def read_dataset(
     src: Source,
     pos: int,
     end: int | None,
@@ -139,85 +139,95 @@ def elements(
     anomalies: list[Anomaly],
     last_tag: int = UNDEFINED,
     stops: frozenset[int] | None = None,
-) -> Iterator[Element]:
-    """(tag, VR, length, value position, end) of each element of one data set from ``pos``.
+) -> dict[int, Element]:
+    """{tag: (VR, length, value position, value end)} of one data set from ``pos``, the
+    elements at anomalies left out (:func:`untrusted`) and the anomalies added to ``anomalies``.
 
     The data set ends at ``end`` or, where ``end`` is None (an item of undefined length), with
     its Item Delimitation Item; a walk of a file stops before the first tag past ``last_tag``
     (that is one of ``stops``, if given): the end of the File Meta group, Pixel Data.
-    ``src.pos`` is then where it stopped. A sequence
-    of undefined length (length 0xFFFFFFFF) is stepped over, its items checked whole: its end
-    is after its Sequence Delimitation Item. Tags that do not ascend go to ``anomalies``.
+    ``src.pos`` is then where it stopped. A sequence of undefined length (0xFFFFFFFF) is stepped
+    over, its items checked whole; its value ends before its Sequence Delimitation Item.
 
-    The hot loop of the fast paths: headers are unpacked straight from the window while they
-    lie in it (nearly always: a header fits in the first read).
+    The hot loop of the fast paths (a dose report holds tens of thousands of small items):
+    headers are unpacked straight from the window while they lie in it (nearly always: a
+    header fits in the first read), and nothing is decoded.
     """
-    stop, start, last = src.size if end is None else end, pos, -1
+    found: dict[int, Element] = {}
+    stop, seen, last = src.size if end is None else end, len(anomalies), -1
+    head, long, vrs = _HEAD.unpack_from, _LONG.unpack_from, VRS.get  # locals: the hot loop
+    data, base = src.data, src.base  # a window read earlier still holds what it held
+    room = len(data) - 12
     try:
         while pos < stop:
-            data, off = src.data, pos - src.base
-            if off < 0 or off + 12 > len(data):
-                off, data = src.at(pos, min(12, src.size - pos)), src.data
-            group, elem, code, length = _HEAD.unpack_from(data, off)  # raises if < 8 bytes left
+            off = pos - base
+            if off < 0 or off > room:
+                off = src.at(pos, min(12, src.size - pos))
+                data, base = src.data, src.base
+                room = len(data) - 12
+            group, elem, code, length = head(data, off)  # raises if < 8 bytes left
             tag = group << 16 | elem
             if group == 0xFFFE:
-                if tag != ITEM_END or end is not None or _LONG.unpack_from(data, off + 4)[0]:
+                if tag != ITEM_END or end is not None or long(data, off + 4)[0]:
                     raise Malformed(f"{tag_name(tag)} where an element is expected")
-                src.pos = pos + 8
-                return
+                pos += 8
+                break
             if tag > last_tag and (stops is None or tag in stops):
                 break
             if implicit:
                 vr = None
-                length = _LONG.unpack_from(data, off + 4)[0]
+                length = long(data, off + 4)[0]
                 value_at = pos + 8
             else:
-                vr = VRS.get(code)
+                vr = vrs(code)
                 if vr is None:
                     raise Malformed(f"invalid VR in element {tag_name(tag)}")
                 if vr in LONG_VRS:
-                    length = _LONG.unpack_from(data, off + 8)[0]
+                    length = long(data, off + 8)[0]
                     value_at = pos + 12
                 else:
                     value_at = pos + 8
             if tag <= last:
-                anomalies.append(_anomaly(src, start, pos, implicit, tag, last))
+                anomalies.append(Anomaly(tag, last, tag in found))
             last = tag
             if length == UNDEFINED:
                 if not is_sequence(tag, vr):
                     raise Malformed(f"element {tag_name(tag)} of undefined length")
                 pos = _sequence_end(src, value_at, implicit)
+                found[tag] = (vr, length, value_at, pos - 8)  # the value without its delimiter
             else:
                 pos = value_at + length
                 if pos > stop:
                     raise Malformed(f"element {tag_name(tag)} overruns its parent")
-            yield tag, vr, length, value_at, pos
+                found[tag] = (vr, length, value_at, pos)
         else:
             if end is None:
                 raise Malformed("item without Item Delimitation Item")
     except struct.error:
         raise Malformed("cut short inside an element header") from None
     src.pos = pos
-
-
-def _anomaly(src: Source, start: int, pos: int, implicit: bool, tag: int, last: int) -> Anomaly:
-    """The anomaly at ``tag``: whether it repeats a tag of the data set (walked again: rare)."""
-    before = {t for t, *_ in elements(src, start, pos, implicit, [])}
-    return Anomaly(tag, last, tag in before)
+    if len(anomalies) > seen:
+        for tag in untrusted(anomalies[seen:]):
+            found.pop(tag, None)
+    return found
 
 
 def read_items(
-    src: Source, pos: int, end: int | None, implicit: bool, read: Callable[[int, int | None], T]
-) -> list[T]:
-    """The items of the sequence value at ``pos``, each read by ``read(start, end)`` (end None:
-    undefined length; it must leave ``src.pos`` after the item). The value ends at ``end`` (it
-    may end with a Sequence Delimitation Item) or, where None, with that delimiter."""
-    out: list[T] = []
+    src: Source, pos: int, end: int | None, implicit: bool, anomalies: list[Anomaly]
+) -> list[dict[int, Element]]:
+    """The items of the sequence value at ``pos``, each read by :func:`read_dataset`. The value
+    ends at ``end`` (it may end with a Sequence Delimitation Item) or, where None, with that
+    delimiter; ``src.pos`` is then after it."""
+    out: list[dict[int, Element]] = []
     stop = src.size if end is None else end
+    data, base = src.data, src.base  # as in read_dataset
     try:
         while pos < stop:
-            off = src.at(pos, 8)  # may move the window: src.data after it
-            group, elem, length = _TAG_LENGTH.unpack_from(src.data, off)
+            off = pos - base
+            if off < 0 or off + 8 > len(data):
+                off = src.at(pos, 8)
+                data, base = src.data, src.base
+            group, elem, length = _TAG_LENGTH.unpack_from(data, off)
             tag = group << 16 | elem
             pos += 8
             if tag == SEQUENCE_END:
@@ -227,12 +237,12 @@ def read_items(
             if tag != ITEM:
                 raise Malformed(f"tag {tag_name(tag)} where an item is expected")
             if length == UNDEFINED:
-                out.append(read(pos, None))
+                out.append(read_dataset(src, pos, None, implicit, anomalies))
                 pos = src.pos
             else:
                 if pos + length > stop:
                     raise Malformed("item longer than its sequence")
-                out.append(read(pos, pos + length))
+                out.append(read_dataset(src, pos, pos + length, implicit, anomalies))
                 pos += length
         else:
             if end is None:
@@ -245,13 +255,9 @@ def read_items(
 
 def _sequence_end(src: Source, pos: int, implicit: bool) -> int:
     """Position after the Sequence Delimitation Item of the undefined-length sequence at
-    ``pos``: its items must be whole, as pydicom's eager parse of it needs."""
-
-    def skip(start: int, end: int | None) -> None:
-        for _ in elements(src, start, end, implicit, []):  # order is checked when read
-            pass
-
-    read_items(src, pos, None, implicit, skip)
+    ``pos``: its items must be whole, as pydicom's eager parse of it needs. (The order of their
+    tags is checked where they are read.)"""
+    read_items(src, pos, None, implicit, [])
     return src.pos
 
 

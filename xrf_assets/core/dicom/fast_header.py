@@ -40,10 +40,9 @@ from xrf_assets.core.dicom.elements import (
     Anomaly,
     Source,
     StructureWarning,
-    elements,
     looks_explicit,
+    read_dataset,
     sop_class_uid,
-    untrusted,
 )
 from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES
 
@@ -103,34 +102,31 @@ def _elements(
     src: Source, pos: int, implicit: bool, defer_size: int, meta: bool, anomalies: list[Anomaly]
 ) -> tuple[dict[BaseTag, DataElement | RawDataElement], int]:
     """The raw elements from ``pos`` on, and where they stop: the File Meta group (``meta``),
-    or the data set up to Pixel Data or the end of the file; the elements at ``anomalies``
-    are left out. Values are sliced straight from the window while they lie in it."""
+    or the data set up to Pixel Data or the end of the file (the elements at anomalies left
+    out). Values are sliced straight from the window while they lie in it."""
     found: dict[BaseTag, DataElement | RawDataElement] = {}
-    seen = len(anomalies)
     last_tag, stops = (META_END, None) if meta else (BEFORE_PIXELS, PIXEL_TAGS)
-    for tag, vr, length, value_at, end in elements(
-        src, pos, src.size, implicit, anomalies, last_tag, stops
-    ):
+    walked = read_dataset(src, pos, src.size, implicit, anomalies, last_tag, stops)
+    pos = src.pos
+    if pos < src.size and not meta:  # stopped at Pixel Data
+        _check_pixel_data(src, pos, implicit)
+    data, base = src.data, src.base
+    for tag, (vr, length, value_at, end) in walked.items():
         value: bytes | None
         if length == UNDEFINED:
-            value = src.bytes(value_at, end - 8 - value_at)
+            value = src.bytes(value_at, end - value_at)
         elif length & 1:
             raise _Unusual
         elif length > defer_size and tag != SPECIFIC_CHARACTER_SET and not meta:
             value = None
         elif not length:
             value = cast(bytes | None, empty_value_for_VR(vr, raw=True))
-        elif (off := value_at - src.base) >= 0 and end - src.base <= len(src.data):
-            value = src.data[off : off + length]
+        elif (off := value_at - base) >= 0 and off + length <= len(data):
+            value = data[off : off + length]
         else:
             value = src.bytes(value_at, length)
         key = BaseTag(tag)
         found[key] = RawDataElement(key, vr, length, value, value_at, implicit, True)
-    pos = src.pos
-    if pos < src.size and not meta:  # stopped at a tag past the last one before Pixel Data
-        _check_pixel_data(src, pos, implicit)
-    for tag in untrusted(anomalies[seen:]):
-        found.pop(BaseTag(tag), None)
     return found, pos
 
 

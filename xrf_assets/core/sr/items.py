@@ -25,28 +25,28 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from xrf_assets.core.dicom.elements import (
-    UNDEFINED,
     Anomaly,
+    Element,
     Malformed,
     Source,
     StructureWarning,
-    elements,
     is_sequence,
     read_items,
-    untrusted,
 )
 
 _FLOAT64 = struct.Struct("<d")
 
 
 class RawItem:
-    """One sequence item as {tag: (VR or None if implicit, value bytes)}, decoded on demand."""
+    """One sequence item as {tag: (VR or None if implicit, length, value start, value end)}:
+    positions in the bytes of the sequence it came from (``src``), decoded on demand."""
 
-    __slots__ = ("elements", "implicit")
+    __slots__ = ("elements", "implicit", "src")
 
-    def __init__(self, elements: dict[int, tuple[str | None, bytes]], implicit: bool) -> None:
+    def __init__(self, elements: dict[int, Element], implicit: bool, src: Source) -> None:
         self.elements = elements
         self.implicit = implicit
+        self.src = src
 
 
 Item = Dataset | RawItem
@@ -58,24 +58,20 @@ class MalformedSequence(ValueError):
 
 def parse_sequence(buf: bytes, implicit: bool) -> list[RawItem]:
     """The items of a little-endian sequence value (which may end with its delimiter)."""
-    src = Source(buf)
+    return _items(Source(buf), 0, len(buf), implicit)
 
-    def item(pos: int, end: int | None) -> RawItem:
-        anomalies: list[Anomaly] = []
-        found: dict[int, tuple[str | None, bytes]] = {}
-        for tag, vr, length, value_at, after in elements(src, pos, end, implicit, anomalies):
-            found[tag] = (vr, buf[value_at : after - 8 if length == UNDEFINED else after])
-        if anomalies:
-            for tag in untrusted(anomalies):
-                found.pop(tag, None)
-            for anomaly in anomalies:
-                warnings.warn(anomaly.describe("an SR item"), StructureWarning, stacklevel=2)
-        return RawItem(found, implicit)
 
+def _items(src: Source, start: int, end: int, implicit: bool) -> list[RawItem]:
+    """The items of the sequence value from ``start`` to ``end`` in ``src`` (nested sequences
+    are read in place: no copy of their bytes)."""
+    anomalies: list[Anomaly] = []
     try:
-        return read_items(src, 0, len(buf), implicit, item)
+        found = read_items(src, start, end, implicit, anomalies)
     except Malformed as exc:
         raise MalformedSequence(str(exc)) from None
+    for anomaly in anomalies:
+        warnings.warn(anomaly.describe("an SR content item"), StructureWarning, stacklevel=3)
+    return [RawItem(elements, implicit, src) for elements in found]
 
 
 def sequence(item: Item, tag: int) -> list[Item]:
@@ -84,7 +80,7 @@ def sequence(item: Item, tag: int) -> list[Item]:
         found = item.elements.get(tag)
         if found is None or found[0] not in ("SQ", None) or not is_sequence(tag, None):
             return []
-        return list(parse_sequence(found[1], item.implicit))
+        return list(_items(item.src, found[2], found[3], item.implicit))
     if tag not in item:
         return []
     elem = item.get_item(tag)
@@ -101,8 +97,8 @@ def text(item: Item, tag: int, encodings: list[str]) -> str | None:
     """A text value stripped of padding; None when absent or empty. Values stay backslash-joined."""
     raw: object
     if isinstance(item, RawItem):
-        found = item.elements.get(tag)
-        raw = found[1] if found is not None else None
+        found = item.elements.get(tag)  # inline: the hottest call of a report read
+        raw = item.src.data[found[2] : found[3]] if found is not None else None
     else:
         if tag not in item:
             return None
@@ -128,9 +124,9 @@ def float64(item: Item, tag: int) -> float | None:
     """An FD value (Floating Point Value (0040,A161)); None when absent or not one value."""
     if isinstance(item, RawItem):
         found = item.elements.get(tag)
-        if found is None or len(found[1]) != 8:
+        if found is None or found[1] != 8:
             return None
-        return float(_FLOAT64.unpack(found[1])[0])
+        return float(_FLOAT64.unpack_from(item.src.data, found[2])[0])
     if tag not in item:
         return None
     value = item[tag].value
