@@ -18,9 +18,11 @@ Structure is checked as it is walked:
   :class:`Anomaly`. The framing is intact, but which of the two elements carries a damaged tag
   cannot be told: a bit flip that turns Average Pulse Width (0018,1154) into (0018,1150)
   repeats Exposure Time after Exposure (0018,1152), and pydicom keeps the last value, silently.
-  So neither is trusted: the readers leave out both attributes (:func:`untrusted`: they read as
-  absent, a null column, never a guess) and warn with a :class:`StructureWarning` that names
-  them, which the ingest records as an issue on the file.
+  So neither is trusted: :func:`read_dataset` leaves out both elements (:func:`untrusted`:
+  they read as absent, a null column, never a guess), and the readers warn with a
+  :class:`StructureWarning` that names them, which the ingest records as an issue on the file.
+  (Items inside the sequences of an image are parsed by pydicom on access: their order is not
+  checked; a file the fast path declines is read by pydicom unchecked.)
 """
 
 from __future__ import annotations
