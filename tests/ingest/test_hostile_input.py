@@ -24,6 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from xrf_assets.core.dicom.sop_classes import XA_IMAGE
 from xrf_assets.core.ingest.privacy import PrivacySettings
+from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext, read_one
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings, run_ingest
 from xrf_assets.core.store import TableStore
@@ -303,3 +304,109 @@ def test_file_unreadable_for_permissions_is_rejected() -> None:
         assert "Permission denied" in reason
     finally:
         shutil.rmtree(folder)
+
+
+def read(root: Path, name: str) -> FileOutcome:
+    return read_one(ReaderContext(root, PrivacySettings("identified")), name)
+
+
+def flipped(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``data`` with the one element header starting ``old`` (tag and VR) changed to ``new``."""
+    assert data.count(old) == 1
+    return data.replace(old, new)
+
+
+AVERAGE_PULSE_WIDTH = b"\x18\x00\x54\x11DS"  # (0018,1154) DS, little endian
+EXPOSURE_TIME_AS_DS = b"\x18\x00\x50\x11DS"  # (0018,1150): one bit (0x04) cleared
+TUBE_CURRENT = b"\x18\x00\x51\x11IS"  # (0018,1151) IS
+FLUORO_TUBE_CURRENT = b"\x18\x00\x41\x11IS"  # (0018,1141): one bit (0x10) cleared
+
+
+def technique_image(path: Path) -> bytes:
+    image = xa_image("1.2.3.4.20", ExposureTime=248, XRayTubeCurrent=410, Exposure=102)
+    image.AveragePulseWidth = "6.2"
+    return save(image, path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "issue", "gone"),
+    [
+        (
+            AVERAGE_PULSE_WIDTH,
+            EXPOSURE_TIME_AS_DS,
+            "tag (0018,1150) repeated after (0018,1152)",
+            ("exposure_time_ms", "exposure_mas"),
+        ),
+        (
+            TUBE_CURRENT,
+            FLUORO_TUBE_CURRENT,
+            "tag (0018,1141) out of ascending order after (0018,1150)",
+            ("exposure_time_ms",),
+        ),
+    ],
+    ids=["repeated", "out-of-order"],
+)
+def test_flipped_tag_in_an_image_is_an_issue_and_its_values_are_null(
+    tmp_path: Path, old: bytes, new: bytes, issue: str, gone: tuple[str, ...]
+) -> None:
+    """Issue 13 item 4: pydicom alone reads the flipped (0018,1154) as Exposure Time 6.2 ms,
+    silently; the walker leaves out both elements at the break and says so."""
+    good = technique_image(tmp_path / "good.dcm")
+    (tmp_path / "flipped.dcm").write_bytes(flipped(good, old, new))
+    if new == EXPOSURE_TIME_AS_DS:
+        assert pydicom.dcmread(tmp_path / "flipped.dcm").ExposureTime == 6.2  # the trap
+    expected = {"kvp_kv": 80.0, "tube_current_ma": 410.0, "exposure_time_ms": 248.0}
+    expected |= {"exposure_mas": 102.0}
+    ok = read(tmp_path, "good.dcm")
+    assert (ok.status, ok.issues) == ("ok", [])
+    assert {k: ok.rows["images"][0][k] for k in expected} == expected
+    out = read(tmp_path, "flipped.dcm")
+    assert (out.kind, out.status, out.reason) == ("image", "ok", None)
+    assert out.issues == [
+        f"malformed DICOM: {issue} in the data set; both attributes left out (read as absent)"
+    ]
+    row = out.rows["images"][0]
+    if new == FLUORO_TUBE_CURRENT:  # (0018,1151) now reads (0018,1141), which is left out
+        expected["tube_current_ma"] = None
+    assert {k: row[k] for k in expected} == expected | dict.fromkeys(gone)
+    assert row["sop_instance_uid"] == "1.2.3.4.20"
+
+
+def test_flipped_tag_in_a_real_report_is_an_issue_and_its_event_value_null(
+    tmp_path: Path,
+) -> None:
+    """A real report: Code Meaning (0008,0104) of the event's Dose Area Product concept flipped
+    to (0008,0100) repeats Code Value: the concept cannot be told, so DAP is null, not guessed."""
+    data = REPORT.read_bytes()
+    at = data.index(b"\x08\x00\x04\x01LO\x12\x00Dose Area Product ")  # the event's 122130
+    (tmp_path / "flipped.dcm").write_bytes(data[: at + 2] + b"\x00" + data[at + 3 :])
+    (tmp_path / "good.dcm").write_bytes(data)
+    good = read(tmp_path, "good.dcm")
+    assert good.rows["irradiation_events"][0]["dap_gy_m2"] == pytest.approx(2.39e-6)
+    out = read(tmp_path, "flipped.dcm")
+    assert (out.kind, out.status) == ("dose_report", "ok")
+    assert out.issues == [
+        "malformed DICOM: tag (0008,0100) repeated after (0008,0102) in an SR content item; "
+        "both attributes left out (read as absent)"
+    ]
+    [event] = out.rows["irradiation_events"]
+    assert event["dap_gy_m2"] is None
+    assert event["dose_rp_gy"] == pytest.approx(3.5e-5)
+    [total] = out.rows["accumulated_dose"]
+    assert total["dap_total_gy_m2"] == pytest.approx(2.39e-6)  # another item, intact
+
+
+def test_damaged_bytes_are_malformed_not_unreadable(tmp_path: Path) -> None:
+    """Issue 13 item 7: pydicom raises OSError on a sequence cut short; that is damage, not a
+    permission or I/O error ("cannot read file: ..." is kept for those)."""
+    report = pydicom.dcmread(REPORT)
+    report["ContentSequence"].is_undefined_length = True
+    for item in report.ContentSequence:
+        item.is_undefined_length_sequence_item = True
+    data = save(report, tmp_path / "whole.dcm")
+    (tmp_path / "cut.dcm").write_bytes(data[:-8])  # its last Sequence Delimitation Item
+    out = read(tmp_path, "cut.dcm")
+    assert (out.kind, out.status) == ("dose_report", "rejected")
+    assert out.reason is not None
+    assert out.reason.startswith("not a readable DICOM file: OSError: No tag to read at file")
+    assert read(tmp_path, "missing.dcm").reason == "cannot read file: No such file or directory"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import struct
 from io import BytesIO
 
 import pydicom
@@ -18,6 +19,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from xrf_assets.core.dicom.elements import StructureWarning
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import ReportExtract, extract_report
 from xrf_assets.core.sr import items as sr_items
@@ -107,3 +109,39 @@ def test_non_ascii_text_decoded_with_the_report_character_set(zee: Dataset) -> N
     rewritten = _rewritten(ds, ExplicitVRLittleEndian, undefined=False)
     first = extract_report(rewritten, "zee.dcm").events[0]
     assert first["acquisition_protocol"] == "Knie links, Kontrast \u00e4\u00df"
+
+
+def _item(content: bytes) -> bytes:
+    return struct.pack("<HHL", 0xFFFE, 0xE000, len(content)) + content
+
+
+def test_element_overrunning_its_item_is_named(zee: Dataset) -> None:
+    """An element whose length runs past its item's end: nothing after it can be located."""
+    overrun = _item(b"\x08\x00\x00\x01SH" + struct.pack("<H", 100) + b"T-1234")
+    with pytest.raises(sr_items.MalformedSequence, match=r"^element \(0008,0100\) overruns its"):
+        sr_items.parse_sequence(overrun, False)
+    ds = copy.deepcopy(zee)
+    tag = Tag(CONTENT_SEQUENCE)
+    ds[tag] = RawDataElement(tag, "SQ", len(overrun), overrun, 0, False, True)
+    issues: list[str] = []
+    assert ContentNode(ds, issues).all() == []
+    assert issues == [
+        "root: (0040,A730) cannot be read (element (0008,0100) overruns its parent); read as empty"
+    ]
+
+
+def test_repeated_tag_in_an_item_leaves_both_out_with_a_warning() -> None:
+    """Code Value (0008,0100) again after Coding Scheme Designator (0008,0102): neither is used."""
+    value = b"\x08\x00\x00\x01SH\x06\x00T-1234" + b"\x08\x00\x02\x01SH\x04\x00SCT "
+    repeat = b"\x08\x00\x00\x01SH\x06\x00T-9999" + b"\x08\x00\x04\x01LO\x04\x00Knee"
+    with pytest.warns(StructureWarning) as caught:
+        [item] = sr_items.parse_sequence(_item(value + repeat), False)
+    assert [str(w.message) for w in caught] == [
+        "malformed DICOM: tag (0008,0100) repeated after (0008,0102) in an SR content item; "
+        "both attributes left out (read as absent)"
+    ]
+    assert [sr_items.text(item, t, []) for t in (0x00080100, 0x00080102, 0x00080104)] == [
+        None,
+        None,
+        "Knee",
+    ]

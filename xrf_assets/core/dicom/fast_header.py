@@ -9,120 +9,86 @@ elements up to Pixel Data (7FE0,0010), as pydicom ``RawDataElement``s. Sequences
 that pydicom decodes when they are first accessed; values longer than the defer size stay on disk
 as after ``dcmread(defer_size=...)``.
 
-Anything unusual (another transfer syntax, an invalid VR, an odd length, an element that runs
-past the end of the file, bytes that are not a whole element, an image without Pixel Data...)
-gives None, and the caller reads the file with pydicom, which gives the reason.
+The bytes are walked by :mod:`~xrf_assets.core.dicom.elements`. Anything unusual (another
+transfer syntax, an invalid VR, an odd length, an element that runs past the end of the file,
+bytes that are not a whole element, an image without Pixel Data...) gives None, and the caller
+reads the file with pydicom, which gives the reason. Tags that do not ascend are not unusual
+but damaged: both elements at the break are left out of the dataset and a
+:class:`~xrf_assets.core.dicom.elements.StructureWarning` names them (pydicom would keep the
+last of a repeated tag without a word).
 """
 
 from __future__ import annotations
 
-import os
-import struct
+import warnings
 from typing import BinaryIO, cast
 
 from pydicom.charset import default_encoding
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, AllTransferSyntaxes
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
+from xrf_assets.core.dicom.elements import (
+    BEFORE_PIXELS,
+    LONG_VRS,
+    META_END,
+    PIXEL_TAGS,
+    SPECIFIC_CHARACTER_SET,
+    TRANSFER_SYNTAX_UID,
+    UNDEFINED,
+    Anomaly,
+    Source,
+    StructureWarning,
+    looks_explicit,
+    read_dataset,
+    sop_class_uid,
+)
 from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES
 
-_CHUNK = 64 * 1024  # the header of a typical image or dose report fits in one read
-_UNDEFINED = 0xFFFFFFFF
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_CHARSET = 0x00080005
-_SOP_CLASS = 0x00080016
-_TRANSFER_SYNTAX = 0x00020010
-_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # where dcmread stops
-_VRS: dict[bytes, str] = {str(v).encode(): str(v) for v in VR if len(str(v)) == 2}
-_LONG_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
 # Transfer Syntax UID (as stored, unpadded) -> implicit VR; all little endian, none deflated.
 _SYNTAXES: dict[bytes, bool] = {
     UID(uid).encode(): UID(uid).is_implicit_VR
     for uid in AllTransferSyntaxes
     if UID(uid).is_little_endian and not UID(uid).is_deflated and "Deflate" not in UID(uid).name
 }
-_IMAGE_CLASSES = frozenset(uid.encode() for uid in IMAGE_SOP_CLASSES)
-_HEAD = struct.Struct("<HH2sH")  # explicit VR element header (short form)
-_IMPLICIT_HEAD = struct.Struct("<HHL")  # implicit VR element header, and item / delimiter tags
-_LONG = struct.Struct("<L")
 
 
 class _Unusual(Exception):
     """The file is not one the fast path reads; pydicom's reader takes it."""
 
 
-class _Window:
-    """Bytes of the file read in chunks through ``pread`` (the file position is left alone)."""
-
-    def __init__(self, fp: BinaryIO) -> None:
-        self.fd = fp.fileno()
-        self.size = os.fstat(self.fd).st_size
-        self.base = 0
-        self.data = os.pread(self.fd, _CHUNK, 0)
-
-    def at(self, pos: int, n: int) -> int:
-        """Offset in ``data`` of the ``n`` bytes at ``pos``, reading them if needed."""
-        if pos + n > self.size:
-            raise _Unusual
-        off = pos - self.base
-        if off < 0 or off + n > len(self.data):
-            self.base, self.data, off = pos, os.pread(self.fd, max(n, _CHUNK), pos), 0
-            if len(self.data) < n:
-                raise _Unusual  # the file shrank under us
-        return off
-
-    def bytes(self, pos: int, n: int) -> bytes:
-        off = self.at(pos, n)
-        return self.data[off : off + n]
-
-    def header(self, pos: int, implicit: bool) -> tuple[int, str | None, int, int]:
-        """(tag, VR, length, position of the value) of the element at ``pos``."""
-        off = self.at(pos, 8)
-        if implicit:
-            group, elem, length = _IMPLICIT_HEAD.unpack_from(self.data, off)
-            return group << 16 | elem, None, length, pos + 8
-        group, elem, code, length = _HEAD.unpack_from(self.data, off)
-        if group == 0xFFFE:  # items and delimiters carry no VR
-            group, elem, length = _IMPLICIT_HEAD.unpack_from(self.data, off)
-            return group << 16 | elem, None, length, pos + 8
-        vr = _VRS.get(code)
-        if vr is None:
-            raise _Unusual
-        if vr in _LONG_VRS:
-            (length,) = _LONG.unpack_from(self.data, self.at(pos + 8, 4))
-            return group << 16 | elem, vr, length, pos + 12
-        return group << 16 | elem, vr, length, pos + 8
-
-
 def read_fast(fp: BinaryIO, defer_size: int) -> FileDataset | None:
     """The header of the file open as ``fp``, as ``dcmread(fp, stop_before_pixels=True,
     defer_size=defer_size)`` gives it, or None if the file is not a plain one."""
     try:
-        return _read(_Window(fp), fp, defer_size)
-    except Exception:  # _Unusual, or anything else odd: pydicom's path decides and says why
+        return _read(Source.of_file(fp), fp, defer_size)
+    except Exception:  # _Unusual, Malformed, or anything odd: pydicom's path decides and says why
         return None
 
 
-def _read(win: _Window, fp: BinaryIO, defer_size: int) -> FileDataset | None:
-    if win.bytes(128, 4) != b"DICM":
+def _read(src: Source, fp: BinaryIO, defer_size: int) -> FileDataset | None:
+    if src.bytes(128, 4) != b"DICM":
         return None
-    meta, start = _elements(win, 132, False, defer_size, meta=True)
-    implicit = _SYNTAXES.get(_text(meta.get(BaseTag(_TRANSFER_SYNTAX))))
-    if implicit is None or start >= win.size:
+    anomalies: list[Anomaly] = []
+    meta, start = _elements(src, 132, False, defer_size, True, anomalies)
+    implicit = _SYNTAXES.get(_text(meta.get(BaseTag(TRANSFER_SYNTAX_UID))))
+    if implicit is None or start >= src.size:
         return None
-    if implicit and all(0x40 < c < 0x5B for c in win.bytes(start + 4, 2)):
-        return None  # looks explicit: pydicom would warn and switch
-    elements, stop = _elements(win, start, implicit, defer_size, meta=False)
-    if stop == win.size and _text(elements.get(BaseTag(_SOP_CLASS))) in _IMAGE_CLASSES:
-        return None  # an image without Pixel Data: pydicom's path names it
+    if implicit and looks_explicit(src.bytes(start, 6)):
+        return None  # pydicom would warn and switch
+    found, stop = _elements(src, start, implicit, defer_size, False, anomalies)
+    if found and next(iter(found)) >> 16 in (0, 2):
+        raise _Unusual  # a command or meta group in the data set
     file_meta = FileMetaDataset(meta)
     file_meta.set_original_encoding(False, True, default_encoding)
-    ds = FileDataset(fp, elements, win.bytes(0, 128), file_meta, implicit, True)
+    ds = FileDataset(fp, found, src.bytes(0, 128), file_meta, implicit, True)
     ds.set_original_encoding(implicit, True, ds._character_set)  # as read_partial does
+    if stop == src.size and sop_class_uid(ds) in IMAGE_SOP_CLASSES:
+        return None  # an image without Pixel Data: pydicom's path names it
+    for anomaly in anomalies:
+        where = "the File Meta Information" if anomaly.tag >> 16 == 2 else "the data set"
+        warnings.warn(anomaly.describe(where), StructureWarning, stacklevel=2)
     return ds
 
 
@@ -133,113 +99,42 @@ def _text(elem: DataElement | RawDataElement | None) -> bytes:
 
 
 def _elements(
-    win: _Window, pos: int, implicit: bool, defer_size: int, meta: bool
+    src: Source, pos: int, implicit: bool, defer_size: int, meta: bool, anomalies: list[Anomaly]
 ) -> tuple[dict[BaseTag, DataElement | RawDataElement], int]:
     """The raw elements from ``pos`` on, and where they stop: the File Meta group (``meta``),
-    or the dataset up to Pixel Data or the end of the file.
-
-    The hot loop of the fast path: element headers and values are taken straight from the
-    window while they lie in it (nearly always: a header fits in the first read).
-    """
-    elements: dict[BaseTag, DataElement | RawDataElement] = {}
-    size, last = win.size, -1
-    while pos < size:
-        data, off = win.data, pos - win.base
-        if off < 0 or off + 12 > len(data):
-            off, data = win.at(pos, min(12, size - pos)), win.data
-        group, elem, code, length = _HEAD.unpack_from(data, off)  # raises if < 8 bytes left
-        if meta and group != 2:
-            break  # the dataset starts, maybe in implicit VR
-        tag = group << 16 | elem
-        if tag in _PIXEL_TAGS:  # checked as read_header's _truncation does, then not read
-            if not implicit and _VRS.get(code) not in _LONG_VRS:
-                raise _Unusual
-            length = _LONG.unpack_from(data, off + (4 if implicit else 8))[0]
-            if length != _UNDEFINED and pos + (8 if implicit else 12) + length > size:
-                raise _Unusual  # cut short: pydicom's path names it
-            return elements, pos
-        if tag <= last or group == 0xFFFE or (not meta and group in (0, 2)):
-            raise _Unusual
-        last = tag
-        if implicit:
-            vr = None
-            length = _LONG.unpack_from(data, off + 4)[0]
-            value_at = pos + 8
-        else:
-            vr = _VRS.get(code)
-            if vr is None:
-                raise _Unusual
-            if vr in _LONG_VRS:
-                length = _LONG.unpack_from(data, off + 8)[0]
-                value_at = pos + 12
-            else:
-                value_at = pos + 8
+    or the data set up to Pixel Data or the end of the file (the elements at anomalies left
+    out). Values are sliced straight from the window while they lie in it."""
+    found: dict[BaseTag, DataElement | RawDataElement] = {}
+    last_tag, stops = (META_END, None) if meta else (BEFORE_PIXELS, PIXEL_TAGS)
+    walked = read_dataset(src, pos, src.size, implicit, anomalies, last_tag, stops)
+    pos = src.pos
+    if pos < src.size and not meta:  # stopped at Pixel Data
+        _check_pixel_data(src, pos, implicit)
+    data, base = src.data, src.base
+    for tag, (vr, length, value_at, end) in walked.items():
         value: bytes | None
-        if length == _UNDEFINED:
-            if not _is_sequence(tag, vr):
-                raise _Unusual
-            pos = _sequence_end(win, value_at, implicit)
-            value = win.bytes(value_at, pos - 8 - value_at)
+        if length == UNDEFINED:
+            value = src.bytes(value_at, end - value_at)
+        elif length & 1:
+            raise _Unusual
+        elif length > defer_size and tag != SPECIFIC_CHARACTER_SET and not meta:
+            value = None
+        elif not length:
+            value = cast(bytes | None, empty_value_for_VR(vr, raw=True))
+        elif (off := value_at - base) >= 0 and off + length <= len(data):
+            value = data[off : off + length]
         else:
-            pos = value_at + length
-            if length & 1 or pos > size:
-                raise _Unusual
-            if length > defer_size and tag != _CHARSET and not meta:
-                value = None
-            elif not length:
-                value = cast(bytes | None, empty_value_for_VR(vr, raw=True))
-            elif pos - win.base <= len(data) and data is win.data:
-                value = data[value_at - win.base : pos - win.base]
-            else:
-                value = win.bytes(value_at, length)
+            value = src.bytes(value_at, length)
         key = BaseTag(tag)
-        elements[key] = RawDataElement(key, vr, length, value, value_at, implicit, True)
-    return elements, pos
+        found[key] = RawDataElement(key, vr, length, value, value_at, implicit, True)
+    return found, pos
 
 
-def _is_sequence(tag: int, vr: str | None) -> bool:
-    """Only sequences may have an undefined length before Pixel Data (implicit VR: a public SQ)."""
-    if vr is not None:
-        return vr == "SQ"
-    try:
-        return dictionary_VR(tag) == "SQ"
-    except KeyError:
-        return False
-
-
-def _sequence_end(win: _Window, pos: int, implicit: bool) -> int:
-    """Position after the Sequence Delimitation Item of the undefined-length sequence at ``pos``."""
-    while True:
-        tag, _, length, value_at = win.header(pos, True)
-        if tag == _SEQUENCE_END:
-            if length:
-                raise _Unusual
-            return value_at
-        if tag != _ITEM:
-            raise _Unusual
-        pos = _item_end(win, value_at, implicit, None if length == _UNDEFINED else length)
-
-
-def _item_end(win: _Window, pos: int, implicit: bool, length: int | None) -> int:
-    """Position after an item: its elements must tile it exactly (defined ``length``) or end
-    with an Item Delimitation Item (undefined length), as pydicom's eager parse would need."""
-    end = None if length is None else pos + length
-    while end is None or pos < end:
-        tag, vr, size, value_at = win.header(pos, implicit)
-        if tag == _ITEM_END and end is None:
-            if size:
-                raise _Unusual
-            return value_at
-        if tag >> 16 == 0xFFFE:
-            raise _Unusual
-        if size == _UNDEFINED:
-            if not _is_sequence(tag, vr):
-                raise _Unusual
-            pos = _sequence_end(win, value_at, implicit)
-        else:
-            pos = value_at + size
-            if size & 1 or pos > win.size:
-                raise _Unusual
-    if pos != end:
+def _check_pixel_data(src: Source, pos: int, implicit: bool) -> None:
+    """Pixel Data is not read, but checked as read_header's _truncation does: a cut one is
+    pydicom's path to name."""
+    _, vr, length, value_at = src.header(pos, implicit)
+    if not implicit and vr not in LONG_VRS:
         raise _Unusual
-    return pos
+    if length != UNDEFINED and value_at + length > src.size:
+        raise _Unusual

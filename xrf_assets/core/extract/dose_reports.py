@@ -16,6 +16,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
+from xrf_assets.core.dicom.elements import sop_class_uid
 from xrf_assets.core.dicom.sop_classes import GENERAL_SR_SOP_CLASSES, RDSR_SOP_CLASSES
 from xrf_assets.core.dicom.values import (
     Header,
@@ -93,7 +94,7 @@ def is_dose_report(ds: Dataset) -> bool:
     Vendor summaries count as dose reports so that the ingest stage records why they give no
     rows (``extract_report`` raises) instead of ignoring them.
     """
-    sop_class = str(ds.get("SOPClassUID", ""))
+    sop_class = sop_class_uid(ds)
     if sop_class in RDSR_SOP_CLASSES:
         return True
     if sop_class not in GENERAL_SR_SOP_CLASSES:

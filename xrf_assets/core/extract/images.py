@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 
+from xrf_assets.core.dicom.elements import is_sequence, sop_class_uid
 from xrf_assets.core.dicom.sop_classes import (
     ENHANCED_XA_IMAGE,
     ENHANCED_XRF_IMAGE,
@@ -39,7 +39,6 @@ from xrf_assets.core.dicom.values import (
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract import units
 
-SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
 IRRADIATION_EVENT_UID = 0x00083010
 SHARED_FUNCTIONAL_GROUPS = 0x52009229
@@ -129,7 +128,7 @@ def extract_image(
     (0008,0016) is not an image class handled here or the SOP Instance UID (0008,0018) is missing.
     """
     h = Header(ds, problems if problems is not None else [])
-    sop_class = h.text(SOP_CLASS_UID)
+    sop_class = sop_class_uid(ds) or None
     if sop_class not in IMAGE_SOP_CLASSES:
         raise ExtractionError(f"SOP Class UID (0008,0016) {sop_class!r} is not an XA/XRF image")
     sop_instance = h.text(SOP_INSTANCE_UID)
@@ -244,16 +243,6 @@ def _macro_items(h: Header, groups: Iterable[Dataset]) -> list[Dataset]:
     for group in groups:
         gh = Header(group, h.problems)
         for tag in group.keys():  # noqa: SIM118 (iterating a Dataset converts every value)
-            if _is_sequence(group, tag):
+            if is_sequence(tag, group.get_item(tag, keep_deferred=True).VR):
                 items.extend(_sequence_items(gh, tag)[:1])
     return items
-
-
-def _is_sequence(ds: Dataset, tag: int) -> bool:
-    vr = ds.get_item(tag, keep_deferred=True).VR
-    if vr is None:  # implicit VR: only the dictionary knows
-        try:
-            vr = dictionary_VR(tag)
-        except KeyError:
-            return False
-    return vr == "SQ"

@@ -4,7 +4,10 @@ Runs in worker processes, so everything a file can do wrong ends here as a statu
 (never an exception that would stop the run): unreadable -> rejected, an X-ray image or dose
 report that cannot be used -> rejected, any other DICOM object -> ignored. Reasons and issues name
 attributes and templates, never values: pydicom's warnings are kept with quoted values blanked,
-because a value may be a patient's name.
+because a value may be a patient's name. Reasons tell a file the system cannot read ("cannot read
+file: Permission denied") from damaged bytes ("not a readable DICOM file: ...", "truncated
+file: ..."); tags out of order or repeated are issues ("malformed DICOM: tag ... repeated after
+...") and their attributes read as absent.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pydicom.valuerep import VR
 
+from xrf_assets.core.dicom.elements import StructureWarning, looks_explicit, sop_class_uid
 from xrf_assets.core.dicom.read import read_header
 from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES, RDSR_SOP_CLASSES
 from xrf_assets.core.errors import ExtractionError
@@ -35,7 +38,6 @@ Rows = dict[str, list[dict[str, Any]]]
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _MAX_WARNINGS = 3
 _PREAMBLE = 132  # 128 bytes and "DICM"
-_VRS = frozenset(vr.value for vr in VR)
 # uncompressed transfer syntax -> data set encoded with explicit VR
 _VR_ENCODING: dict[str, bool] = {
     ImplicitVRLittleEndian: False,
@@ -65,10 +67,9 @@ class FileOutcome:
     rows: Rows = field(default_factory=dict)
 
 
-# dicom_files column -> header keyword
+# dicom_files column -> header keyword (sop_class_uid: read by sop_class_uid)
 _HEADER = {
     "sop_instance_uid": "SOPInstanceUID",
-    "sop_class_uid": "SOPClassUID",
     "modality": "Modality",
     "study_instance_uid": "StudyInstanceUID",
 }
@@ -82,6 +83,7 @@ def _text(ds: Dataset, keyword: str) -> str | None:
 
 def _header(ds: Dataset) -> dict[str, str | None]:
     header = {column: _text(ds, keyword) for column, keyword in _HEADER.items()}
+    header["sop_class_uid"] = sop_class_uid(ds) or None
     meta = getattr(ds, "file_meta", None)
     header["transfer_syntax_uid"] = _text(meta, "TransferSyntaxUID") if meta is not None else None
     return header
@@ -112,7 +114,7 @@ _KINDS: tuple[
     ],
     ...,
 ] = (
-    ("image", lambda ds: _text(ds, "SOPClassUID") in IMAGE_SOP_CLASSES, _image_rows),
+    ("image", lambda ds: sop_class_uid(ds) in IMAGE_SOP_CLASSES, _image_rows),
     ("dose_report", is_dose_report, _report_rows),
 )
 
@@ -163,7 +165,7 @@ def _identify_from_meta(out: FileOutcome, path: Path) -> None:
     with open(path, "rb") as fh:
         fh.seek(_PREAMBLE + 12 + int(group_length))
         first = fh.read(6)
-    explicit = len(first) == 6 and first[4:6].decode("latin-1") in _VRS
+    explicit = looks_explicit(first)
     if explicit != _VR_ENCODING[syntax]:
         said, found = ("explicit", "implicit") if _VR_ENCODING[syntax] else ("implicit", "explicit")
         out.reason = (
@@ -186,7 +188,11 @@ _FAILURES: dict[type[BaseException], Callable[[BaseException], str]] = {
     ExtractionError: str,
     RecursionError: lambda e: "sequences nested too deeply to read",
     MemoryError: lambda e: "header too large to read in memory",
-    OSError: lambda e: f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})",
+    OSError: lambda e: (
+        f"cannot read file: {getattr(e, 'strerror', None) or e}"
+        if getattr(e, "errno", None) is not None  # the system's: permission, I/O
+        else f"not a readable DICOM file: {type(e).__name__}: {e}"  # pydicom's, on damaged bytes
+    ),
 }
 
 
@@ -219,7 +225,11 @@ def read_one(ctx: ReaderContext, path: str) -> FileOutcome:
             if not out.header:
                 with contextlib.suppress(Exception):  # a second look, never a new failure
                     _identify_from_meta(out, ctx.root / path)
-    notes = dict.fromkeys(_QUOTED.sub("'…'", str(w.message)) for w in caught)
+    damage = [w for w in caught if w.category is StructureWarning]  # names tags, never values
+    out.issues.extend(dict.fromkeys(str(w.message) for w in damage))
+    notes = dict.fromkeys(
+        _QUOTED.sub("'…'", str(w.message)) for w in caught if w.category is not StructureWarning
+    )
     out.issues.extend(f"pydicom: {n}" for n in list(notes)[:_MAX_WARNINGS])
     if len(notes) > _MAX_WARNINGS:
         out.issues.append(f"pydicom: {len(notes) - _MAX_WARNINGS} more warnings")
