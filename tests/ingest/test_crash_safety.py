@@ -118,5 +118,5 @@ def test_killed_runs_leave_whole_tables_and_the_next_run_finishes(
     leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
     assert [p.name for p in (out / "_state").iterdir() if p.is_dir()] == [
-        "seg-%08d" % max(int(p.name[4:]) for p in (out / "_state").iterdir() if p.is_dir())
+        f"seg-{max(int(p.name[4:]) for p in (out / '_state').iterdir() if p.is_dir()):08d}"
     ]

@@ -22,7 +22,7 @@ from schemas import contract
 from xrf_assets.core.extract.dose_reports import resolve_report_duplicates
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
-from xrf_assets.core.ingest.staging import ROW_TABLES, Staging
+from xrf_assets.core.ingest.staging import Staging
 
 USABLE = ("ok", "partial")  # statuses whose rows reach the tables
 IDENTIFIED = PrivacySettings("identified")
