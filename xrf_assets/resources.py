@@ -16,7 +16,7 @@ from pydantic import Field
 from xrf_assets.core.audit.alerts import AlertThresholds
 from xrf_assets.core.audit.drl import ReferenceLevels
 from xrf_assets.core.audit.procedures import ProcedureMap
-from xrf_assets.core.ingest.privacy import KEY_ENV, PrivacySettings
+from xrf_assets.core.ingest.privacy import HASH_IDS_ENV, KEY_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
 from xrf_assets.core.linking.links import LinkSettings
@@ -95,6 +95,7 @@ class XrfSettings(ConfigurableResource):
         """The key comes from the environment only, never from run config (it would be shown)."""
         is_demo = Path(self.input_dir).resolve() == DEMO_INPUT.resolve()
         env = {"XRF_PRIVACY": self.privacy, KEY_ENV: os.environ.get(KEY_ENV, "")}
+        env[HASH_IDS_ENV] = os.environ.get(HASH_IDS_ENV, "")
         return PrivacySettings.from_env(env, demo=is_demo)
 
     def ingest_settings(self) -> IngestSettings:
