@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import polars as pl
+import pydicom
 import pytest
 from dagster import instance_for_test
 
+from pipelines.cli import main
 from pipelines.headless import run_all
 from schemas import contracts
 from xrf_assets.core.ingest.privacy import PrivacySettings
@@ -93,3 +96,32 @@ def test_patient_identity_is_pseudonymized_by_default(corpus: Path, tables: Tabl
     )
     assert not real_ids & stored_ids
     assert all(len(i) == 64 for i in stored_ids)  # HMAC-SHA256, hex
+
+
+def test_a_refiled_image_warns_and_every_month_is_published_with_exit_0(
+    corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A PACS merge or split files one image under another study while its event UID still
+    names the exposure that made it: the link stands, the check warns, no month is blocked."""
+    tree = tmp_path / "dicom"
+    shutil.copytree(corpus / "dicom", tree)
+    images = _truth(corpus, "images").filter(pl.col("irradiation_event_uids").list.len() > 0)
+    image = images.sort("sop_instance_uid").row(0, named=True)
+    ds = pydicom.dcmread(tree / image["source_path"])
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.1.99"  # the study it was re-filed under
+    ds.save_as(tree / image["source_path"])
+    monkeypatch.setenv("XRF_PSEUDONYM_KEY", KEY)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("XRF_WORKERS", "1")
+    code = main(["run", "--input", str(tree), "--output", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr()
+    store = TableStore(tmp_path / "out")
+    assert store.months("study_dose") == store.months("dose_alerts") == ["2026-09", "2026-10"]
+    links = store.read("event_image_links").filter(
+        pl.col("sop_instance_uid") == image["sop_instance_uid"]
+    )
+    assert links["irradiation_event_uid"].to_list() == image["irradiation_event_uids"][:1]
+    assert "NOT PUBLISHED" not in capsys.readouterr().out
