@@ -72,12 +72,17 @@ _RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> RunSummary:
     """Materialize ingest + link (raises if they fail: no month can be audited), then every
     month's audit; months that fail are listed in ``failed_months``."""
+    if instance is not None:
+        return _run_all(settings, instance)
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        prepare_dagster_home(Path(home))
+    with DagsterInstance.get() if home else DagsterInstance.ephemeral() as own:
+        return _run_all(settings, own)
+
+
+def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
     definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
-    if instance is None:
-        home = os.environ.get("DAGSTER_HOME")
-        if home:
-            prepare_dagster_home(Path(home))
-        instance = DagsterInstance.get() if home else DagsterInstance.ephemeral()
 
     def run(selection: AssetSelection, month: str | None = None) -> bool:
         return materialize(

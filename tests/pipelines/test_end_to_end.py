@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pydicom
 import pytest
+from builders.corpus import corpus_file
 from dagster import instance_for_test
 
 from pipelines.cli import main
@@ -125,3 +126,35 @@ def test_a_refiled_image_warns_and_every_month_is_published_with_exit_0(
     )
     assert links["irradiation_event_uid"].to_list() == image["irradiation_event_uids"][:1]
     assert "NOT PUBLISHED" not in capsys.readouterr().out
+
+
+def _dap_times(ds: pydicom.Dataset, factor: float) -> None:
+    """Every Dose Area Product (122130) of the report multiplied: a unit read wrongly."""
+    for item in ds.get("ContentSequence", []):
+        name = item.get("ConceptNameCodeSequence")
+        if name and name[0].CodeValue == "122130" and item.get("MeasuredValueSequence"):
+            value = item.MeasuredValueSequence[0]
+            value.NumericValue = str(float(value.NumericValue) * factor)[:16]
+        _dap_times(item, factor)
+
+
+def test_a_month_with_a_systemic_fault_is_named_and_the_others_are_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "dicom"
+    tree.mkdir()
+    for name in ("RF-RDSR-Siemens-Zee.dcm", "RF-RDSR-Philips_Allura.dcm"):  # 2016-05, 2016-03
+        shutil.copy(corpus_file(name), tree / name)
+    ds = pydicom.dcmread(corpus_file("RF-RDSR-GE.dcm"))  # 2019-03
+    _dap_times(ds, 1e5)  # every event of the month beyond physical bounds
+    ds.save_as(tree / "ge.dcm")
+    monkeypatch.setenv("XRF_PSEUDONYM_KEY", KEY)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("XRF_WORKERS", "1")
+    code = main(["run", "--input", str(tree), "--output", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "audit not published for: 2019-03" in err
+    assert "NOT PUBLISHED: 2019-03" in out
+    store = TableStore(tmp_path / "out")
+    assert store.months("study_dose") == store.months("dose_alerts") == ["2016-03", "2016-05"]
