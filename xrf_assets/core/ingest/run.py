@@ -5,7 +5,8 @@ modification time, (3) reads only new or changed files (all with ``full_rebuild`
 pool, staging each batch as it completes, (4) marks vanished files missing, and (5) publishes
 dicom_files, images, irradiation_events, accumulated_dose and event_image_refs from the whole
 staging. Killed at any point, a run leaves every table as before or after it, and the next run
-picks up from the last staged batch.
+picks up from the last staged batch (and removes the temporary files the killed one left). Log
+lines name files by their published name: a keyed file id in pseudonymize mode.
 """
 
 from __future__ import annotations
