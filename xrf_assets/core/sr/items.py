@@ -52,15 +52,11 @@ def _elements(buf: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Ra
     """Elements of one item from ``pos`` to ``end`` (or to its Item Delimitation Item)."""
     elements: dict[int, tuple[bytes | None, bytes]] = {}
     limit = len(buf) if end is None else end
-    last = -1
     while pos < limit:
         group, element, length = _TAG_LENGTH.unpack_from(buf, pos)
         tag = group << 16 | element
         if tag == _ITEM_END:
             return RawItem(elements, implicit), pos + 8
-        if tag <= last:  # PS3.5 7.1: ascending tags; else the bytes are read out of step
-            raise MalformedSequence(f"element ({group:04X},{element:04X}) out of tag order")
-        last = tag
         vr: bytes | None = None
         if implicit:
             pos += 8
