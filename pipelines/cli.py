@@ -26,7 +26,11 @@ def _run(args: argparse.Namespace) -> int:
     settings = XrfSettings(
         input_dir=args.input, output_dir=args.output, full_rebuild=args.full_rebuild or None
     )
-    print(run_all(settings).render())
+    summary = run_all(settings)
+    print(summary.render())
+    if summary.failed_months:
+        print(f"audit not published for: {', '.join(summary.failed_months)}", file=sys.stderr)
+        return 1
     return 0
 
 

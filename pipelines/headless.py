@@ -1,8 +1,10 @@
 """``xrf-dose run``: the whole asset graph in-process, with Dagster's own execution.
 
 Ingest and link run once (unpartitioned), then the audit assets once per month found in the data.
-Run history goes to ``$DAGSTER_HOME`` when it is set (so the UI shows these runs), else to a
-temporary instance.
+A month whose audit fails (a blocking check: a systemic fault) does not stop the others: every
+month is audited, and the run fails only afterwards, naming the months it could not publish.
+Run history goes to ``$DAGSTER_HOME`` when it is set (so the UI shows these runs; a folder created
+here gets a ``dagster.yaml`` with telemetry off), else to a temporary instance.
 """
 
 from __future__ import annotations
@@ -25,12 +27,29 @@ class RunSummary:
     output_dir: Path
     months: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    failed_months: list[str] = field(default_factory=list)  # audited, but not published
 
     def render(self) -> str:
         lines = [f"{name:>22}: {n}" for name, n in self.counts.items()]
         lines.append(f"{'months':>22}: {', '.join(self.months) or 'none'}")
+        if self.failed_months:
+            lines.append(
+                f"{'NOT PUBLISHED':>22}: {', '.join(self.failed_months)} "
+                "(a blocking audit check failed; see the run log)"
+            )
         lines.append(f"{'tables under':>22}: {self.output_dir}")
         return "\n".join(lines)
+
+
+TELEMETRY_OFF = "telemetry:\n  enabled: false\n"
+
+
+def prepare_dagster_home(home: Path) -> None:
+    """Create ``home`` with a dagster.yaml that turns telemetry off, where it has none."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(TELEMETRY_OFF, encoding="utf-8")
 
 
 def _months_in_data(settings: XrfSettings) -> list[str]:
@@ -46,26 +65,34 @@ _RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> RunSummary:
-    """Materialize ingest + link, then every month's audit; raises if any step fails."""
-    definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
-    instance = instance or (
-        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    )
+    """Materialize ingest + link (raises if they fail: no month can be audited), then every
+    month's audit; months that fail are listed in ``failed_months``."""
+    if instance is not None:
+        return _run_all(settings, instance)
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        prepare_dagster_home(Path(home))
+    with DagsterInstance.get() if home else DagsterInstance.ephemeral() as own:
+        return _run_all(settings, own)
 
-    def run(selection: AssetSelection, month: str | None = None) -> None:
-        materialize(
+
+def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
+    definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
+
+    def run(selection: AssetSelection, month: str | None = None) -> bool:
+        return materialize(
             definitions,
             resources={"settings": settings},
             instance=instance,
             selection=selection,
             partition_key=month,
             run_config=_RUN_CONFIG,
-        )
+            raise_on_error=month is None,
+        ).success
 
     run(AssetSelection.groups("ingest", "link"))
     months = _months_in_data(settings)
-    for month in months:
-        run(AssetSelection.groups("audit"), month)
+    failed = [month for month in months if not run(AssetSelection.groups("audit"), month)]
     store = settings.store()
     counts = {
         "files seen": store.read("dicom_files").height,
@@ -74,4 +101,4 @@ def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> R
         "links": store.read("event_image_links").height,
         "unlinked images": store.read("unlinked_images").height,
     }
-    return RunSummary(store.root, months, counts)
+    return RunSummary(store.root, months, counts, failed)

@@ -12,7 +12,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas import contract
-from xrf_assets.core.store import SchemaViolation, TableStore, frame_from_rows
+from xrf_assets.core.store import (
+    SchemaViolation,
+    TableStore,
+    frame_from_rows,
+    remove_leftover_temporaries,
+)
 
 _FILLER = {
     pl.String: "x",
@@ -135,3 +140,16 @@ def test_never_written_table_reads_empty_with_its_schema(tmp_path: Path) -> None
     df = TableStore(tmp_path).read("irradiation_events")
     assert df.height == 0
     assert df.schema["dap_gy_m2"] == pl.Float64
+
+
+def test_leftover_temporaries_of_live_writers_stay(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    mine = tmp_path / "t" / f".part-0.parquet.{os.getpid()}.3.tmp"  # being written now
+    parent = tmp_path / "t" / f".part-0.parquet.{os.getppid()}.0.tmp"  # a live process
+    legacy = tmp_path / "t" / ".part-0.parquet.k2j4h1.tmp"  # mkstemp name, from before
+    state = tmp_path / "_state" / ".manifest.json.tmp"  # the staging cleans its own
+    state.parent.mkdir()
+    for p in (mine, parent, legacy, state):
+        p.write_bytes(b"x")
+    assert remove_leftover_temporaries(tmp_path) == [legacy]
+    assert mine.exists() and parent.exists() and state.exists()

@@ -19,7 +19,7 @@ from pydantic import Field
 from xrf_assets.core.audit.alerts import AlertThresholds
 from xrf_assets.core.audit.drl import ReferenceLevels
 from xrf_assets.core.audit.procedures import ProcedureMap
-from xrf_assets.core.ingest.privacy import KEY_ENV, MODE_ENV, PrivacySettings
+from xrf_assets.core.ingest.privacy import HASH_IDS_ENV, KEY_ENV, MODE_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
 from xrf_assets.core.linking.links import LinkSettings
@@ -120,7 +120,10 @@ class XrfSettings(ConfigurableResource):
         """The key comes from the environment only, never from run config (it would be shown)."""
         is_demo = self.input_path().resolve() == DEMO_INPUT.resolve()
         return PrivacySettings.from_settings(
-            self._setting("privacy"), os.environ.get(KEY_ENV), demo=is_demo
+            self._setting("privacy"),
+            os.environ.get(KEY_ENV),
+            demo=is_demo,
+            hash_identifiers=(os.environ.get(HASH_IDS_ENV) or "").strip().lower() in _TRUE,
         )
 
     def ingest_settings(self) -> IngestSettings:

@@ -74,7 +74,7 @@ def test_month_is_published_with_summaries_and_check_results(
         "event_dose_within_physical_bounds": (True, "ERROR"),
         "unique_event_uids": (True, "ERROR"),
         "report_totals_match_events": (False, "WARN"),
-        "links_within_study": (True, "ERROR"),
+        "links_within_study": (True, "WARN"),
         "imaged_studies_have_dose_report": (False, "WARN"),
     }
     meta = result.asset_materializations_for_node("study_dose")[0].metadata
@@ -123,7 +123,6 @@ def _cross_study_link(store: TableStore) -> None:
     [
         (_unit_error, "event_dose_within_physical_bounds"),
         (_duplicate_uid, "unique_event_uids"),
-        (_cross_study_link, "links_within_study"),
     ],
 )
 def test_a_failing_blocking_check_publishes_nothing(
@@ -145,6 +144,22 @@ def test_a_failing_blocking_check_publishes_nothing(
     # readers still see the previous audit of the month, byte for byte, and nothing else
     assert store.path("study_dose", "2026-10").read_bytes() == published
     assert [t for t in AUDIT_TABLES if store.months(t)] == ["study_dose"]
+
+
+def test_an_image_refiled_under_another_study_warns_and_the_month_is_published(
+    settings: XrfSettings, instance: DagsterInstance
+) -> None:
+    _cross_study_link(settings.store())  # a PACS merge or split: the UID link still holds
+    result = _run(settings, instance, "2026-10")
+    assert result.success
+    store = settings.store()
+    assert all(store.months(t) == ["2026-10"] for t in AUDIT_TABLES)
+    (check,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "links_within_study"
+    ]
+    assert (check.passed, check.severity.value) == (False, "WARN")
+    assert check.metadata["failures"].value == 1
+    assert "im3" in check.metadata["sample"].value and "e5" in check.metadata["sample"].value
 
 
 def test_a_month_whose_window_holds_a_broken_event_is_not_published(

@@ -69,7 +69,8 @@ def test_an_image_linked_to_another_studys_event_is_found() -> None:
         [{"irradiation_event_uid": "e3", "sop_instance_uid": "im1", "link_method": "time_window"}],
     )
     outcome = check_links_within_study(known_events(), known_images(), links)
-    assert (outcome.passed, outcome.blocking, outcome.failures) == (False, True, 1)
+    # a PACS merge or split re-files images: a warning naming the records, never a blocked month
+    assert (outcome.passed, outcome.blocking, outcome.failures) == (False, False, 1)
     assert outcome.sample == [
         {"irradiation_event_uid": "e3", "sop_instance_uid": "im1", "link_method": "time_window"}
     ]

@@ -113,3 +113,10 @@ def test_killed_runs_leave_whole_tables_and_the_next_run_finishes(
     final = read_all(out)
     for table in TABLES:
         assert_frame_equal(final[table], reference[table])
+    # nothing a killed run was writing survives the next run: no temporary file, no segment
+    # the manifest does not name
+    leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    assert [p.name for p in (out / "_state").iterdir() if p.is_dir()] == [
+        f"seg-{max(int(p.name[4:]) for p in (out / '_state').iterdir() if p.is_dir()):08d}"
+    ]

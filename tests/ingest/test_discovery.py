@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 from xrf_assets.core.ingest.discovery import FoundFile, Unreadable, discover
+from xrf_assets.core.ingest.privacy import PrivacySettings
+
+KEY = b"a-secret-key-of-some-length"
 
 
 def _tree(root: Path) -> None:
@@ -36,7 +39,10 @@ def test_symlink_loop_is_listed_not_followed(tmp_path: Path) -> None:
         ("self", "ignored"),
     ]
     assert "already walked" in found.unreadable[0].reason
-    assert "'a'" in found.unreadable[0].reason
+    assert "'a'" in found.unreadable[0].reason_naming(str)
+    assert "'file-" in found.unreadable[0].reason_naming(
+        PrivacySettings("pseudonymize", KEY).file_id
+    )
 
 
 def test_linked_folder_outside_the_tree_is_walked_once(tmp_path: Path) -> None:

@@ -256,11 +256,14 @@ def test_non_ascii_names_are_hashed_as_decoded(
     privacy = PrivacySettings("pseudonymize", KEY)
     got = run(hostile, tmp_path / "out", privacy, caplog)
     names = dict(got["images"].select("source_path", "patient_name").iter_rows())
-    assert names["charset_utf8.dcm"] == privacy.pseudonym("patient_name", "Müller^Jürgen")
-    assert names["charset_latin1.dcm"] == privacy.pseudonym("patient_name", "Gérard^Zoë")
+    file_id = privacy.file_id  # paths are published as keyed file ids
+    assert names[file_id("charset_utf8.dcm")] == privacy.pseudonym("patient_name", "Müller^Jürgen")
+    assert names[file_id("charset_latin1.dcm")] == privacy.pseudonym("patient_name", "Gérard^Zoë")
     # ISO 2022 (multi-valued Specific Character Set) is 7-bit: its bytes are all ASCII, yet they
     # must be decoded through the escape sequences, not read as ASCII.
-    jis = got["images"].filter(pl.col("source_path") == "charset_jis.dcm")["patient_name"][0]
+    jis = got["images"].filter(pl.col("source_path") == file_id("charset_jis.dcm"))["patient_name"][
+        0
+    ]
     assert jis == privacy.pseudonym("patient_name", "Yamada^Tarou=山田^太郎=やまだ^たろう")
 
 

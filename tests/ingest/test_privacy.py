@@ -74,3 +74,36 @@ def test_demo_key_only_when_asked_and_marked() -> None:
     assert "demo key" in demo.description
     keyed = PrivacySettings.from_env({"XRF_PSEUDONYM_KEY": KEY}, demo=True)
     assert keyed.key == KEY.encode() and not keyed.demo
+
+
+def test_ages_are_published_in_completed_years() -> None:
+    p = PrivacySettings("pseudonymize", KEY.encode())
+    # 018D, 70.49 years from a birth date: with the study date either gives the birth date back
+    assert p.apply({"patient_age_years": 18 / 365.25})["patient_age_years"] == 0.0
+    assert p.apply({"patient_age_years": 70.4942})["patient_age_years"] == 70.0
+    assert p.apply({"patient_age_years": 102.0})["patient_age_years"] == 102.0
+    assert p.apply({"patient_age_years": None})["patient_age_years"] is None
+    identified = PrivacySettings("identified")
+    assert identified.apply({"patient_age_years": 70.4942})["patient_age_years"] == 70.4942
+
+
+def test_paths_become_keyed_file_ids() -> None:
+    p = PrivacySettings("pseudonymize", KEY.encode())
+    path = "Doe^Jane_19700101/report.dcm"
+    expected = hmac.new(KEY.encode(), b"path\0" + path.encode(), "sha256").hexdigest()[:20]
+    assert p.file_id(path) == f"file-{expected}"
+    assert p.file_id("other.dcm") != p.file_id(path)
+    assert PrivacySettings("identified").file_id(path) == path
+
+
+def test_identifiers_are_keyed_only_when_asked() -> None:
+    plain = PrivacySettings.from_env({"XRF_PSEUDONYM_KEY": KEY})
+    keyed = PrivacySettings.from_env({"XRF_PSEUDONYM_KEY": KEY, "XRF_HASH_IDENTIFIERS": "1"})
+    uid = "1.3.6.1.4.1.5962.99.1.2786334768.1849416866.1385765836848.2.0"
+    assert plain.uid(uid) == uid and plain.accession("A123") == "A123"
+    hashed = keyed.uid(uid)
+    assert hashed.startswith("2.25.") and len(hashed) <= 64 and hashed == keyed.uid(uid)
+    assert keyed.accession("A123") != "A123" and len(keyed.accession("A123")) == 20
+    text = f"all 3 of its events are in report {uid} (study date 2016-05-12, 0.555 Gy.cm2)"
+    assert keyed.text(text) == text.replace(uid, hashed)
+    assert plain.fingerprint != keyed.fingerprint  # staging of the one is not mixed with the other

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import polars as pl
+import pydicom
 import pytest
+from builders.corpus import corpus_file
 from dagster import instance_for_test
 
+from pipelines.cli import main
 from pipelines.headless import run_all
 from schemas import contracts
+from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
 from xrf_assets.synth import SynthConfig, generate
@@ -48,9 +53,12 @@ def test_every_table_folder_is_written(tables: TableStore) -> None:
 
 
 def test_each_file_gets_the_status_the_generator_intended(corpus: Path, tables: TableStore) -> None:
-    expected = _truth(corpus, "files").select("path", "status").sort("path")
+    file_id = PrivacySettings("pseudonymize", KEY.encode()).file_id  # paths are published keyed
+    expected = _truth(corpus, "files").select(
+        pl.col("path").map_elements(file_id, return_dtype=pl.String), "status"
+    )
     got = tables.read("dicom_files").select("path", "status").sort("path")
-    assert got.rows() == expected.rows()
+    assert got.rows() == expected.sort("path").rows()
 
 
 def test_images_and_events_are_all_read(corpus: Path, tables: TableStore) -> None:
@@ -89,3 +97,64 @@ def test_patient_identity_is_pseudonymized_by_default(corpus: Path, tables: Tabl
     )
     assert not real_ids & stored_ids
     assert all(len(i) == 64 for i in stored_ids)  # HMAC-SHA256, hex
+
+
+def test_a_refiled_image_warns_and_every_month_is_published_with_exit_0(
+    corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A PACS merge or split files one image under another study while its event UID still
+    names the exposure that made it: the link stands, the check warns, no month is blocked."""
+    tree = tmp_path / "dicom"
+    shutil.copytree(corpus / "dicom", tree)
+    images = _truth(corpus, "images").filter(pl.col("irradiation_event_uids").list.len() > 0)
+    image = images.sort("sop_instance_uid").row(0, named=True)
+    ds = pydicom.dcmread(tree / image["source_path"])
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.1.99"  # the study it was re-filed under
+    ds.save_as(tree / image["source_path"])
+    monkeypatch.setenv("XRF_PSEUDONYM_KEY", KEY)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("XRF_WORKERS", "1")
+    code = main(["run", "--input", str(tree), "--output", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr()
+    store = TableStore(tmp_path / "out")
+    assert store.months("study_dose") == store.months("dose_alerts") == ["2026-09", "2026-10"]
+    links = store.read("event_image_links").filter(
+        pl.col("sop_instance_uid") == image["sop_instance_uid"]
+    )
+    assert links["irradiation_event_uid"].to_list() == image["irradiation_event_uids"][:1]
+    assert "NOT PUBLISHED" not in capsys.readouterr().out
+
+
+def _dap_times(ds: pydicom.Dataset, factor: float) -> None:
+    """Every Dose Area Product (122130) of the report multiplied: a unit read wrongly."""
+    for item in ds.get("ContentSequence", []):
+        name = item.get("ConceptNameCodeSequence")
+        if name and name[0].CodeValue == "122130" and item.get("MeasuredValueSequence"):
+            value = item.MeasuredValueSequence[0]
+            value.NumericValue = str(float(value.NumericValue) * factor)[:16]
+        _dap_times(item, factor)
+
+
+def test_a_month_with_a_systemic_fault_is_named_and_the_others_are_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "dicom"
+    tree.mkdir()
+    for name in ("RF-RDSR-Siemens-Zee.dcm", "RF-RDSR-Philips_Allura.dcm"):  # 2016-05, 2016-03
+        shutil.copy(corpus_file(name), tree / name)
+    ds = pydicom.dcmread(corpus_file("RF-RDSR-GE.dcm"))  # 2019-03
+    _dap_times(ds, 1e5)  # every event of the month beyond physical bounds
+    ds.save_as(tree / "ge.dcm")
+    monkeypatch.setenv("XRF_PSEUDONYM_KEY", KEY)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("XRF_WORKERS", "1")
+    code = main(["run", "--input", str(tree), "--output", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "audit not published for: 2019-03" in err
+    assert "NOT PUBLISHED: 2019-03" in out
+    store = TableStore(tmp_path / "out")
+    assert store.months("study_dose") == store.months("dose_alerts") == ["2016-03", "2016-05"]

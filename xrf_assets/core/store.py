@@ -4,14 +4,18 @@ Every table lives in ``<root>/<table>/`` as Parquet; monthly tables are hive-par
 (``<root>/<table>/month=YYYY-MM/part-0.parquet``) so that polars, DuckDB, pandas and Spark read a
 table whole with ``<root>/<table>/**/*.parquet``. Writes validate against the contract in
 ``schemas/`` and are atomic (temporary file in the same folder, then rename), so a crash leaves the
-previous file whole and readers never see half a file.
+previous file whole and readers never see half a file. Published files are created with the
+process umask (mode 0666 & ~umask, like any file the user writes), so a group or BI account can
+read them where the umask allows it. A write that fails (a full disk) removes its temporary file
+at once; one left by a killed process (``.part-0.parquet.<pid>.<n>.tmp``) is removed by
+:meth:`TableStore.remove_leftovers` once that process is gone.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,8 @@ from schemas import Contract, contract
 
 PART_FILE = "part-0.parquet"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_TMP = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")  # .<target>.<pid>.<n>.tmp
+_COUNTER = itertools.count()
 
 
 class SchemaViolation(ValueError):
@@ -78,18 +84,29 @@ def validate(table: str, df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def _replace_atomically(target: Path, write: Callable[[str], object]) -> None:
+def _new_temporary(target: Path) -> Path:
+    """An exclusive new file beside ``target``, mode 0666 less the umask (mkstemp would give
+    0600, unreadable to the group); its name carries the writer's pid for the clean-up."""
+    while True:
+        tmp = target.parent / f".{target.name}.{os.getpid()}.{next(_COUNTER)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
     """``write`` a temporary file beside ``target``, fsync it, then rename it over ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = _new_temporary(target)
     try:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # a full disk must not stay full of a half-written copy
         raise
 
 
@@ -104,6 +121,34 @@ def write_text_atomic(target: Path, text: str) -> None:
     _replace_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_leftover_temporaries(folder: Path) -> list[Path]:
+    """Temporary files under ``folder`` whose writer is gone (killed mid-write, or a name from
+    before the pid was part of it), removed; ``_state`` cleans its own (see staging)."""
+    removed: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != "_state"]
+        for name in filenames:
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            m = _TMP.match(name)
+            if m and (int(m.group(1)) == os.getpid() or _alive(int(m.group(1)))):
+                continue  # being written now
+            path = Path(dirpath) / name
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return sorted(removed)
+
+
 @dataclass(frozen=True)
 class WriteInfo:
     table: str
@@ -116,6 +161,10 @@ class TableStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove temporary files of writes that were killed (see the module docstring)."""
+        return remove_leftover_temporaries(self.root)
 
     def table_dir(self, table: str) -> Path:
         return self.root / table

@@ -34,7 +34,15 @@ from xrf_assets.core.extract.irradiation_events import (
     read_image_refs,
 )
 from xrf_assets.core.sr import codes
-from xrf_assets.core.sr.tree import CodeKey, ContentNode, concept_of, key_of
+from xrf_assets.core.sr import items as sr_items
+from xrf_assets.core.sr.tree import (
+    CONTENT_SEQUENCE,
+    DAMAGED,
+    CodeKey,
+    ContentNode,
+    concept_of,
+    key_of,
+)
 
 # Vendor dose summaries that are not TID 10001 and hold no irradiation events.
 PROPRIETARY_SUMMARIES: dict[CodeKey, str] = {
@@ -81,6 +89,7 @@ class ReportExtract:
     accumulated: list[dict[str, Any]] = field(default_factory=list)  # `accumulated_dose` rows
     refs: list[dict[str, Any]] = field(default_factory=list)  # `event_image_refs` rows
     issues: list[str] = field(default_factory=list)  # non-fatal problems worth a log line
+    partial: str | None = None  # why content was lost (damaged items, empty events); else None
 
 
 def _root_key(ds: Dataset) -> CodeKey | None:
@@ -276,7 +285,13 @@ def _extract(h: Header, root: ContentNode, source_path: str, out: ReportExtract)
     report_time = h.date_time(CONTENT_DATE, CONTENT_TIME)
     all_refs: list[tuple[str | None, str | None]] = []
     seen: set[str] = set()
+    empty: list[str] = []
     for n, event in enumerate(events, start=1):
+        lost = _lost_content(event)
+        if lost is not None:  # no values and no UID: an event row would be invented
+            if lost == "empty":
+                empty.append(event.path)
+            continue
         row = read_event(event, tz)
         uid = row["irradiation_event_uid"]
         if uid is None:
@@ -300,9 +315,47 @@ def _extract(h: Header, root: ContentNode, source_path: str, out: ReportExtract)
                     "report_sop_instance_uid": report["report_sop_instance_uid"],
                 }
             )
+    if not out.events:
+        raise ExtractionError(
+            f"all {len(events)} Irradiation Event X-Ray Data (113706) containers are empty"
+        )
     _check_study_date(report["study_date"], out)
     out.accumulated = _accumulated(root, report, report_time, source_path)
     check_plausibility(out.events, out.accumulated)
     modality = _modality(root, out.events, all_refs, out.accumulated)
     for row in out.events:
         row["modality"] = modality
+    out.partial = _loss(out, empty)
+
+
+def _lost_content(event: ContentNode) -> str | None:
+    """``empty`` for a 113706 container without content items (a blanked copy), ``damaged``
+    (and noted) where its Content Sequence cannot be read: nothing of the event can be read,
+    not even its UID. None for a container with content."""
+    try:
+        return None if sr_items.sequence(event.item, CONTENT_SEQUENCE) else "empty"
+    except sr_items.MalformedSequence as exc:
+        event.issues.append(f"{event.path}: (0040,A730) cannot be read ({exc}): {DAMAGED}")
+        return "damaged"
+
+
+def _loss(out: ReportExtract, empty: list[str]) -> str | None:
+    """Why the report was not read completely (``partial``), or None: damaged content items
+    (their events and totals are lost, how many is unknowable) and empty event containers."""
+    damaged = [i for i in out.issues if DAMAGED in i]
+    if not damaged and not empty:
+        return None
+    parts = []
+    if damaged:
+        first = damaged[0].split(":", 1)[0]
+        parts.append(f"{len(damaged)} damaged content item(s) not read (first: {first})")
+    if empty:
+        parts.append(
+            f"{len(empty)} Irradiation Event X-Ray Data (113706) container(s) without content "
+            f"({', '.join(empty[:3])}{', ...' if len(empty) > 3 else ''}): no event taken"
+        )
+    return (
+        "partial report: "
+        + "; ".join(parts)
+        + f"; {len(out.events)} irradiation events read, whatever the damaged part held is lost"
+    )

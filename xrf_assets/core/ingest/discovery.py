@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +31,15 @@ class Unreadable:
 
     path: str
     status: str
-    reason: str
+    reason: str  # ``{target}`` stands for ``target``, a path named by its published name
     size_bytes: int | None = None
     mtime_ns: int | None = None
+    target: str | None = None
+
+    def reason_naming(self, name: Callable[[str], str]) -> str:
+        """The reason with the path it mentions given by ``name`` (a keyed file id when paths
+        are pseudonymized: a folder name may be a patient's)."""
+        return self.reason.format(target=name(self.target)) if self.target else self.reason
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,9 @@ def discover(root: str | os.PathLike[str]) -> Discovery:
                     Unreadable(
                         rel,
                         "ignored",
-                        f"symbolic link to folder '{walked[key]}', already walked: not followed "
+                        "symbolic link to folder '{target}', already walked: not followed "
                         "again (link loop or alias)",
+                        target=walked[key],
                     )
                 )
                 continue

@@ -1,22 +1,30 @@
 """The published ingest tables as a pure function of the staging state (and the rooms file).
 
 Order matters and is fixed: (1) one file per SOP Instance UID (0008,0018): a file still present
-beats one that is gone, then the newer modification time, then the first path; (2) re-sent dose
-reports resolved by ``resolve_report_duplicates``; (3) rooms assigned from the device identity and
-the rooms file, here only (staged rows have no ``room_id``); (4) every row sorted by its key.
-Privacy was applied when the rows were staged.
-Because nothing here depends on the order in which files were read, any split of the work into
-batches and runs gives the same tables as one full run.
-"""
+beats one that is gone, then a copy read cleanly and completely (``ok``) beats a damaged one
+(``partial``: content items lost), then the newer modification time, then the first path; where two
+complete copies differ, the loser's reason lists what differs; (2) re-sent dose reports resolved by
+``resolve_report_duplicates``; (3) rooms assigned from the device identity and the rooms file, here
+only (staged rows have no ``room_id``); (4) published names: paths become keyed file ids, and
+accession numbers and UIDs keyed hashes where the privacy settings say so; (5) every row sorted by
+its key. Patient identity was pseudonymized when the rows were staged; the staging keeps the real
+paths (private). Because nothing here depends on the order in which files were read, any split of
+the work into batches and runs gives the same tables as one full run."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import polars as pl
 
 from schemas import contract
+from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.resent_reports import resolve_report_duplicates
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.ingest.staging import Staging
+
+USABLE = ("ok", "partial")  # statuses whose rows reach the tables
+IDENTIFIED = PrivacySettings("identified")
 
 # table -> sort key of its published rows
 SORT_KEYS: dict[str, list[str]] = {
@@ -36,25 +44,80 @@ SORT_KEYS: dict[str, list[str]] = {
 def _kept_files(files: pl.DataFrame) -> pl.DataFrame:
     """For every SOP Instance UID among usable files, the file whose rows are kept."""
     return (
-        files.filter((pl.col("status") == "ok") & pl.col("sop_instance_uid").is_not_null())
-        .sort(["present", "mtime_ns", "path"], descending=[True, True, False], nulls_last=True)
+        files.filter(pl.col("status").is_in(USABLE) & pl.col("sop_instance_uid").is_not_null())
+        .with_columns(complete=pl.col("status") == "ok")
+        .sort(
+            ["present", "complete", "mtime_ns", "path"],
+            descending=[True, True, True, False],
+            nulls_last=True,
+        )
         .unique("sop_instance_uid", keep="first", maintain_order=True)
         .select(
             "sop_instance_uid",
             pl.col("path").alias("kept_path"),
+            pl.col("label").alias("kept_label"),
             pl.col("study_instance_uid").alias("kept_study"),
+            pl.col("status").alias("kept_status"),
         )
     )
 
 
+def _digests(rows: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Per file and column, an order-free digest of its rows' values: (source_path, column, d)."""
+    frames = []
+    for table, df in rows.items():
+        columns = [c for c in df.columns if c != "source_path"]
+        if not df.height or not columns:
+            continue
+        frames.append(
+            df.group_by("source_path")
+            .agg(pl.len().alias(f"{table}.rows"), *(pl.col(c).hash().sum() for c in columns))
+            .rename({c: f"{table}.{c}" for c in columns})
+            .unpivot(index="source_path", variable_name="column", value_name="digest")
+            .with_columns(pl.col("digest").cast(pl.UInt64))
+        )
+    schema = {"source_path": pl.String(), "column": pl.String(), "digest": pl.UInt64()}
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def _differences(
+    files: pl.DataFrame, kept: pl.DataFrame, rows: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """For a usable copy that loses to another complete copy: which table columns differ."""
+    pairs = (
+        files.filter(pl.col("status").is_in(USABLE))
+        .join(kept, on="sop_instance_uid")
+        .filter((pl.col("kept_path") != pl.col("path")) & (pl.col("kept_status") == "ok"))
+        .select("path", "kept_path")
+    )
+    if not pairs.height:
+        return pl.DataFrame(schema={"path": pl.String(), "differs": pl.String()})
+    paths = pl.concat([pairs.get_column("path"), pairs.get_column("kept_path")]).unique()
+    digests = _digests(
+        {t: df.filter(pl.col("source_path").is_in(paths.implode())) for t, df in rows.items()}
+    )
+    mine = pairs.join(digests, left_on="path", right_on="source_path", how="left")
+    theirs = pairs.join(digests, left_on="kept_path", right_on="source_path", how="left")
+    both = mine.join(theirs, on=["path", "kept_path", "column"], how="full", coalesce=True)
+    return (
+        both.filter(
+            pl.col("column").is_not_null() & pl.col("digest").ne_missing(pl.col("digest_right"))
+        )
+        .group_by("path")
+        .agg(pl.col("column").unique().sort().str.join(", ").alias("differs"))
+    )
+
+
 def _final_status(
-    files: pl.DataFrame, kept: pl.DataFrame, superseded: pl.DataFrame
+    files: pl.DataFrame, kept: pl.DataFrame, superseded: pl.DataFrame, differs: pl.DataFrame
 ) -> pl.DataFrame:
     """dicom_files: read status, then duplicate / superseded / missing with their reasons."""
-    files = files.join(kept, on="sop_instance_uid", how="left").join(
-        superseded, on="sop_instance_uid", how="left"
+    files = (
+        files.join(kept, on="sop_instance_uid", how="left")
+        .join(superseded, on="sop_instance_uid", how="left")
+        .join(differs, on="path", how="left")
     )
-    usable = pl.col("status") == "ok"
+    usable = pl.col("status").is_in(USABLE)
     duplicate = usable & pl.col("kept_path").is_not_null() & (pl.col("kept_path") != pl.col("path"))
     gone = ~pl.col("present")
     status = (
@@ -66,20 +129,34 @@ def _final_status(
         .then(pl.lit("superseded"))
         .otherwise(pl.col("status"))
     )
-    duplicate_reason = pl.format(
-        "same SOP Instance UID as '{}', which is kept (newer file, or same time and first path)",
-        pl.col("kept_path"),
-    ) + pl.when(pl.col("study_instance_uid").eq_missing(pl.col("kept_study"))).then(
-        pl.lit("")
-    ).otherwise(
-        pl.lit("; the two differ in Study Instance UID (0020,000D): the sender reused a UID")
+    why_kept = (
+        pl.when((pl.col("kept_status") == "ok") & (pl.col("status") == "partial"))
+        .then(pl.lit("read completely, while this copy lost content items"))
+        .when(pl.col("kept_status") == "partial")
+        .then(pl.lit("damaged too, but newer, or same time and first path"))
+        .otherwise(pl.lit("newer file, or same time and first path"))
+    )
+    duplicate_reason = (
+        pl.format(
+            "same SOP Instance UID as '{}', which is kept ({})", pl.col("kept_label"), why_kept
+        )
+        + pl.when(pl.col("study_instance_uid").eq_missing(pl.col("kept_study")))
+        .then(pl.lit(""))
+        .otherwise(
+            pl.lit("; the two differ in Study Instance UID (0020,000D): the sender reused a UID")
+        )
+        + pl.when(pl.col("differs").is_null() | (pl.col("status") != "ok"))
+        .then(pl.lit(""))
+        .otherwise(
+            pl.format("; conflict: both copies read completely and differ in {}", pl.col("differs"))
+        )
     )
     gone_reason = (
         pl.when(duplicate)
         .then(
             pl.format(
                 "file no longer under the input root; its object is now read from '{}'",
-                pl.col("kept_path"),
+                pl.col("kept_label"),
             )
         )
         .when(usable)
@@ -98,19 +175,76 @@ def _final_status(
         .when(duplicate)
         .then(duplicate_reason)
         .when(usable)
-        .then(pl.col("superseded_reason"))
+        .then(pl.col("superseded_reason").fill_null(pl.col("reason")))
         .otherwise(pl.col("reason"))
     )
     return files.with_columns(status.alias("status"), reason.alias("reason")).drop(
-        "kept_path", "kept_study", "superseded_reason"
+        "kept_path", "kept_label", "kept_study", "kept_status", "superseded_reason", "differs"
     )
 
 
-def publish(staging: Staging, rooms: RoomDirectory | None = None) -> dict[str, pl.DataFrame]:
+# table -> columns holding a DICOM UID of an instance, study or series or event (SOP Class and
+# Transfer Syntax UIDs are standard constants and identify nobody); accession number columns
+_UID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "dicom_files": ("sop_instance_uid", "study_instance_uid"),
+    "images": ("sop_instance_uid", "study_instance_uid", "series_instance_uid"),
+    "irradiation_events": (
+        "irradiation_event_uid",
+        "report_sop_instance_uid",
+        "study_instance_uid",
+    ),
+    "accumulated_dose": ("report_sop_instance_uid", "study_instance_uid"),
+    "event_image_refs": (
+        "irradiation_event_uid",
+        "referenced_sop_instance_uid",
+        "report_sop_instance_uid",
+    ),
+}
+_UID_LISTS = {"images": ("irradiation_event_uids",)}
+_ACCESSION = {"images": ("accession_number",), "irradiation_events": ("accession_number",)}
+_TEXTS = {"dicom_files": ("reason", "issues")}
+_PATHS = ("path", "source_path")  # dicom_files.path; source_path where a table has it
+
+
+def _mapped(values: pl.Series, fn: Callable[[str], str]) -> pl.Series:
+    """``fn`` over the distinct non-null values, joined back (one call per distinct value)."""
+    distinct = values.drop_nulls().unique()
+    mapping = dict(zip(distinct.to_list(), map(fn, distinct.to_list()), strict=True))
+    return values.replace_strict(mapping, default=None, return_dtype=pl.String())
+
+
+def published_names(table: str, df: pl.DataFrame, privacy: PrivacySettings) -> pl.DataFrame:
+    """The frame with paths as keyed file ids and, with ``hash_identifiers``, accession numbers,
+    UIDs and the UIDs quoted in free text keyed (identity in identified mode)."""
+    if not privacy.pseudonymized:
+        return df
+    out = {}
+    for column in (c for c in _PATHS if c in df.columns):
+        out[column] = _mapped(df.get_column(column), privacy.file_id)
+    if privacy.hash_identifiers:
+        for column in _UID_COLUMNS.get(table, ()):
+            out[column] = _mapped(df.get_column(column), privacy.uid)
+        for column in _ACCESSION.get(table, ()):
+            out[column] = _mapped(df.get_column(column), privacy.accession)
+        for column in _TEXTS.get(table, ()):
+            out[column] = _mapped(df.get_column(column), privacy.text)
+        for column in _UID_LISTS.get(table, ()):
+            out[column] = df.get_column(column).list.eval(
+                pl.element().map_elements(privacy.uid, return_dtype=pl.String())
+            )
+    return df.with_columns(pl.Series(name, s) for name, s in out.items())
+
+
+def publish(
+    staging: Staging, rooms: RoomDirectory | None = None, privacy: PrivacySettings = IDENTIFIED
+) -> dict[str, pl.DataFrame]:
     """Every ingest table in contract shape and sorted: dedup, then re-sent reports resolved,
-    then rooms assigned by ``rooms`` (the default rule when None)."""
+    then rooms assigned by ``rooms`` (the default rule when None), then the published names."""
     rooms = rooms or RoomDirectory()
-    kept = _kept_files(staging.files)
+    staged_files = staging.files.with_columns(
+        _mapped(staging.files.get_column("path"), privacy.file_id).alias("label")
+    )
+    kept = _kept_files(staged_files)
     kept_paths = kept.get_column("kept_path")
 
     def rows(table: str) -> pl.DataFrame:
@@ -127,7 +261,8 @@ def publish(staging: Staging, rooms: RoomDirectory | None = None) -> dict[str, p
         },
         schema={"sop_instance_uid": pl.String(), "superseded_reason": pl.String()},
     )
-    files = _final_status(staging.files, kept, superseded)
+    differs = _differences(staged_files, kept, dict(staging.rows))
+    files = _final_status(staged_files, kept, superseded, differs).drop("label")
     frames = {
         "dicom_files": files,
         "images": with_room_ids(rows("images"), rooms),
@@ -136,6 +271,8 @@ def publish(staging: Staging, rooms: RoomDirectory | None = None) -> dict[str, p
         "event_image_refs": resolution.refs,
     }
     return {
-        table: df.select(contract(table).column_names).sort(SORT_KEYS[table], nulls_last=True)
+        table: published_names(table, df.select(contract(table).column_names), privacy).sort(
+            SORT_KEYS[table], nulls_last=True
+        )
         for table, df in frames.items()
     }

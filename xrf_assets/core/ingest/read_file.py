@@ -89,20 +89,20 @@ def _header(ds: Dataset) -> dict[str, str | None]:
     return header
 
 
-def _image_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str]]:
+def _image_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str], None]:
     problems: list[str] = []
     row = extract_image(ds, path, problems)
-    return {"images": [ctx.privacy.apply(row)]}, problems
+    return {"images": [ctx.privacy.apply(row)]}, problems, None
 
 
-def _report_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str]]:
+def _report_rows(ds: Dataset, path: str, ctx: ReaderContext) -> tuple[Rows, list[str], str | None]:
     extract = extract_report(ds, path)
     rows: Rows = {
         "irradiation_events": [ctx.privacy.apply(r) for r in extract.events],
         "accumulated_dose": [{**r, "source_path": path} for r in extract.accumulated],
         "event_image_refs": [{**r, "source_path": path} for r in extract.refs],
     }
-    return rows, list(extract.issues)
+    return rows, list(extract.issues), extract.partial
 
 
 # kind -> (does the dataset belong to it, extractor); first match wins
@@ -110,7 +110,7 @@ _KINDS: tuple[
     tuple[
         str,
         Callable[[Dataset], bool],
-        Callable[[Dataset, str, ReaderContext], tuple[Rows, list[str]]],
+        Callable[[Dataset, str, ReaderContext], tuple[Rows, list[str], str | None]],
     ],
     ...,
 ] = (
@@ -131,9 +131,9 @@ def _classify(ds: Dataset, out: FileOutcome, ctx: ReaderContext) -> None:
             if out.header["sop_instance_uid"] is None:
                 out.reason = "SOP Instance UID (0008,0018) missing"
                 return
-            out.rows, issues = extract(ds, out.path, ctx)
+            out.rows, issues, partial = extract(ds, out.path, ctx)
             out.issues.extend(issues)
-            out.status = "ok"
+            out.status, out.reason = ("partial", partial) if partial else ("ok", None)
             return
     out.kind, out.status = "other", "ignored"
     name = UID(sop_class).name

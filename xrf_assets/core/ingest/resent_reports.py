@@ -53,10 +53,9 @@ def _check_one_file_per_report(events: pl.DataFrame) -> None:
     """Files sharing a SOP Instance UID are deduplicated before this step (by the ingest stage)."""
     sources = events.group_by("report_sop_instance_uid").agg(pl.col("source_path").unique())
     for uid, paths in sources.filter(pl.col("source_path").list.len() > 1).iter_rows():
-        raise ValueError(
-            f"report SOP Instance UID {uid} comes from {len(paths)} files "
-            f"({', '.join(sorted(paths))}): deduplicate files by SOP Instance UID before "
-            "resolving re-sent reports"
+        raise ValueError(  # paths left out: they may name a patient, and this reaches the log
+            f"report SOP Instance UID {uid} comes from {len(paths)} files: deduplicate files "
+            "by SOP Instance UID before resolving re-sent reports"
         )
 
 

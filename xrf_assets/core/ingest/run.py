@@ -5,7 +5,8 @@ modification time, (3) reads only new or changed files (all with ``full_rebuild`
 pool, staging each batch as it completes, (4) marks vanished files missing, and (5) publishes
 dicom_files, images, irradiation_events, accumulated_dose and event_image_refs from the whole
 staging. Killed at any point, a run leaves every table as before or after it, and the next run
-picks up from the last staged batch.
+picks up from the last staged batch (and removes the temporary files the killed one left). Log
+lines name files by their published name: a keyed file id in pseudonymize mode.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,11 @@ class _Plan:
     unchanged: int
 
 
-def _plan(found: Discovery, state: pl.DataFrame, full_rebuild: bool) -> _Plan:
-    """Compare the walk with the staged file rows: what to read and what to mark."""
+def _plan(
+    found: Discovery, state: pl.DataFrame, full_rebuild: bool, name: Callable[[str], str]
+) -> _Plan:
+    """Compare the walk with the staged file rows: what to read and what to mark; ``name``
+    gives the published name of a path a reason mentions."""
     known = {r["path"]: r for r in state.iter_rows(named=True)}
     to_read, markers, unchanged = [], [], 0
     for f in found.files:
@@ -125,7 +129,7 @@ def _plan(found: Discovery, state: pl.DataFrame, full_rebuild: bool) -> _Plan:
             "mtime_ns": u.mtime_ns,
             "kind": "unknown",
             "status": u.status,
-            "reason": u.reason,
+            "reason": u.reason_naming(name),
             "present": True,
         }
         if old is None or any(old[k] != v for k, v in row.items()):
@@ -137,22 +141,26 @@ def _plan(found: Discovery, state: pl.DataFrame, full_rebuild: bool) -> _Plan:
     return _Plan(to_read, _file_rows(markers), unchanged)
 
 
-def _log_outcome(log: logging.Logger, o: FileOutcome) -> None:
-    if o.status == "rejected":
-        log.warning("rejected %s: %s", o.path, o.reason)
+def _log_outcome(log: logging.Logger, o: FileOutcome, privacy: PrivacySettings) -> None:
+    """Files are named by their published name (a keyed file id in pseudonymize mode): a path
+    may name a patient, and the log ends up in Dagster's event log."""
+    name = privacy.file_id(o.path)
+    if o.status in ("rejected", "partial"):
+        log.warning("%s %s: %s", o.status, name, privacy.text(o.reason or ""))
     elif o.status == "ignored":
-        log.info("ignored %s: %s", o.path, o.reason)
+        log.info("ignored %s: %s", name, privacy.text(o.reason or ""))
     for issue in o.issues:
-        log.info("issue in %s: %s", o.path, issue)
+        log.info("issue in %s: %s", name, privacy.text(issue))
 
 
-def _log_markers(log: logging.Logger, markers: pl.DataFrame) -> None:
+def _log_markers(log: logging.Logger, markers: pl.DataFrame, privacy: PrivacySettings) -> None:
     """Files gone since the last run, and entries of the walk that cannot be read as files."""
     for row in markers.iter_rows(named=True):
+        name = privacy.file_id(row["path"])
         if not row["present"]:
-            log.warning("missing %s: no longer under the input root", row["path"])
+            log.warning("missing %s: no longer under the input root", name)
         elif row["data_seg"] is None:
-            log.warning("%s %s: %s", row["status"], row["path"], row["reason"])
+            log.warning("%s %s: %s", row["status"], name, row["reason"])
 
 
 def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataFrame) -> None:
@@ -168,10 +176,14 @@ def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataF
 
 
 def _stage_batch(
-    area: StagingArea, outcomes: list[FileOutcome], found: dict[str, FoundFile], log: logging.Logger
+    area: StagingArea,
+    outcomes: list[FileOutcome],
+    found: dict[str, FoundFile],
+    log: logging.Logger,
+    privacy: PrivacySettings,
 ) -> None:
     for o in outcomes:
-        _log_outcome(log, o)
+        _log_outcome(log, o, privacy)
     files = _file_rows(_outcome_row(o, found[o.path]) for o in outcomes)
     rows = {
         t: staged_frame(t, [r for o in outcomes for r in o.rows.get(t, ())]) for t in ROW_TABLES
@@ -189,10 +201,13 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
     with area.open(reset_on_mismatch=settings.full_rebuild) as staging:
         if staging.was_reset:
             log.warning("privacy settings changed: staging discarded, every file is read again")
+        leftovers = store.remove_leftovers()
+        if leftovers:
+            log.warning("removed %d temporary files left by an interrupted write", len(leftovers))
         found = discover(input_dir)
-        plan = _plan(found, staging.files(), settings.full_rebuild)
+        plan = _plan(found, staging.files(), settings.full_rebuild, privacy.file_id)
         if plan.markers.height:
-            _log_markers(log, plan.markers)
+            _log_markers(log, plan.markers, privacy)
             staging.append(plan.markers)
         log.info(
             "%d files found, %d to read, %d unchanged",
@@ -205,9 +220,9 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
         workers = settings.workers or os.cpu_count() or 1
         paths = [f.path for f in plan.to_read]
         for outcomes in read_batches(ctx, paths, workers, settings.batch_size):
-            _stage_batch(staging, outcomes, by_path, log)
+            _stage_batch(staging, outcomes, by_path, log, privacy)
         staging.compact()
-        tables = publish(staging.load(), settings.rooms)
+        tables = publish(staging.load(), settings.rooms, privacy)
         _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
         written = {t: store.write(t, tables[t]) for t in TABLES}
     files = tables["dicom_files"]

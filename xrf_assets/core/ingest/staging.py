@@ -11,11 +11,11 @@ manifest names are removed by the next run. The latest segment naming a path win
 ``present`` false, pointing at its old rows). At the end of a run the segments are merged into one.
 
 Rows are staged as extracted, without ``room_id``: rooms are assigned when the tables are published
-(rooms.py), so editing the rooms file needs no file read. Rows are staged after privacy is
-applied, so nothing under the output folder names a patient in pseudonymize mode; the manifest
-keeps a fingerprint of the privacy settings, and staging made under other settings is refused
-rather than mixed.
-"""
+(rooms.py), so editing the rooms file needs no file read. Rows are staged after patient identity is
+pseudonymized, but with the real file paths: the state is private (mode 0700, restored on every
+open) and only keyed file ids are published. The manifest keeps a fingerprint of the privacy
+settings, and staging made under other settings is refused rather than mixed. A segment whose write
+fails (a full disk) is removed at once, so the failure does not keep the disk full."""
 
 from __future__ import annotations
 
@@ -125,8 +125,9 @@ class StagingArea:
         Staging made under other privacy settings is discarded if ``reset_on_mismatch`` (a full
         rebuild), else refused: its hashes cannot be mixed with new ones.
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)  # real paths live here: private, whatever the umask
+        self._lock = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -167,12 +168,22 @@ class StagingArea:
             "next_segment": self._next,
         }
         tmp = self.dir / f".{MANIFEST}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(body, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.dir / MANIFEST)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(body, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.dir / MANIFEST)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.dir)
+
+    def _segments_on_disk(self) -> list[int]:
+        try:
+            return [int(s) for s in json.loads((self.dir / MANIFEST).read_text())["segments"]]
+        except (OSError, ValueError, KeyError):
+            return []
 
     def _seg_dir(self, seg: int) -> Path:
         return self.dir / f"seg-{seg:08d}"
@@ -191,18 +202,28 @@ class StagingArea:
         seg = self._next
         folder = self._seg_dir(seg)
         folder.mkdir()
-        files = files.with_columns(pl.col("data_seg").fill_null(seg)).select(files_schema().names())
-        _write_synced(files.cast(files_schema()), folder / f"{FILES}.parquet")
-        rows = rows or empty_rows()
-        for table in ROW_TABLES:
-            schema = row_schema(table)
+        try:
+            files = files.with_columns(pl.col("data_seg").fill_null(seg))
             _write_synced(
-                rows[table].select(schema.names()).cast(schema), folder / f"{table}.parquet"
+                files.select(files_schema().names()).cast(files_schema()),
+                folder / f"{FILES}.parquet",
             )
-        _fsync_dir(folder)
-        self._next = seg + 1
-        self._segments.append(seg)
-        self._write_manifest()
+            rows = rows or empty_rows()
+            for table in ROW_TABLES:
+                schema = row_schema(table)
+                _write_synced(
+                    rows[table].select(schema.names()).cast(schema), folder / f"{table}.parquet"
+                )
+            _fsync_dir(folder)
+            self._next = seg + 1
+            self._segments.append(seg)
+            self._write_manifest()
+        except BaseException:
+            if self._segments[-1:] == [seg]:
+                self._segments.pop()
+            if seg not in self._segments_on_disk():  # unnamed: removing it loses nothing
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         return seg
 
     def compact(self) -> None:
@@ -212,9 +233,13 @@ class StagingArea:
         old = list(self._segments)
         state = self.load()
         self._segments = []
-        self.append(
-            state.files.with_columns(pl.lit(None, pl.Int64()).alias("data_seg")), state.rows
-        )
+        try:
+            self.append(
+                state.files.with_columns(pl.lit(None, pl.Int64()).alias("data_seg")), state.rows
+            )
+        except BaseException:
+            self._segments = old
+            raise
         for seg in old:
             shutil.rmtree(self._seg_dir(seg))
 

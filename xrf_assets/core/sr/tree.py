@@ -47,6 +47,10 @@ CODE_VALUE = 0x00080100
 CODING_SCHEME_DESIGNATOR = 0x00080102
 CODE_MEANING = 0x00080104
 LONG_CODE_VALUE = 0x00080119
+VALUE_TYPE = 0x0040A040
+# marks an issue where part of the tree could not be read: what it held is lost (dose reports
+# with such an issue are ``partial``)
+DAMAGED = "damaged content item, its content is lost"
 
 
 def code_key(value: str, scheme: str) -> CodeKey:
@@ -132,7 +136,7 @@ class ContentNode:
         except MalformedSequence as exc:
             self.issues.append(
                 f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
-                f"cannot be read ({exc}); read as empty"
+                f"cannot be read ({exc}); read as empty: {DAMAGED}"
             )
             return []
 
@@ -142,10 +146,16 @@ class ContentNode:
     def _children(self) -> dict[CodeKey, list[Item]]:
         if self._index is None:
             index: dict[CodeKey, list[Item]] = {}
-            for child in self._sequence(CONTENT_SEQUENCE):
+            for n, child in enumerate(self._sequence(CONTENT_SEQUENCE), start=1):
                 names = sr_items.sequence(child, CONCEPT_NAME_CODE_SEQUENCE)
                 if names:
                     index.setdefault(_code_item_key(names[0], self.encodings), []).append(child)
+                elif not sr_items.text(child, VALUE_TYPE, self.encodings):
+                    # neither name nor type: bytes read out of step (a length overrun)
+                    self.issues.append(
+                        f"{self.path or 'root'}: content item {n} has no Concept Name "
+                        f"(0040,A043) and no Value Type (0040,A040): {DAMAGED}"
+                    )
             self._index = index
         return self._index
 
