@@ -1,8 +1,10 @@
-"""``xrf-dose``: make a synthetic corpus, run the graph headless, print the data dictionary."""
+"""``xrf-dose``: make a synthetic corpus, run the graph headless, print the data dictionary,
+receive over DICOM (listen) and retrieve from a PACS (pull)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -41,6 +43,33 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _network_logging() -> None:
+    """Our lines at INFO; pynetdicom's only from WARNING (its debug output dumps data sets)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
+def _ae_list(text: str | None) -> tuple[str, ...]:
+    return tuple(a.strip() for a in (text or "").split(",") if a.strip())
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from xrf_assets.core.network.listener import ListenerSettings, serve
+
+    _network_logging()
+    settings = ListenerSettings(
+        input_dir=Path(args.input),
+        port=args.port,
+        ae_title=args.ae_title,
+        host=args.host,
+        allow=_ae_list(args.allow),
+        grace_s=args.grace,
+    )
+    counts = serve(settings)
+    print(f"received: {dict(counts.by_outcome) or 'nothing'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xrf-dose", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="print the data dictionary (Markdown)")
     p.add_argument("--write", action="store_true", help="regenerate schemas/README.md instead")
     p.set_defaults(func=_schema)
+
+    p = sub.add_parser("listen", help="receive dose reports and images over DICOM (Storage SCP)")
+    p.add_argument("--input", required=True, help="the input tree: <AE>/<study>/<SOP>.dcm go here")
+    p.add_argument("--port", type=int, default=11112)
+    p.add_argument("--ae-title", default="XRFDOSE", help="our AE title (the called AE)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    p.add_argument("--allow", help="calling AE titles accepted, comma-separated (default: any)")
+    p.add_argument("--grace", type=float, default=60.0, help="seconds a stop waits for transfers")
+    p.set_defaults(func=_listen)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
