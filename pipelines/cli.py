@@ -70,6 +70,34 @@ def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pull(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from xrf_assets.core.network.pull import Pacs, PullError, PullSettings, pull
+    from xrf_assets.resources import XrfSettings
+
+    _network_logging()
+    state_dir = Path(args.state or Path(XrfSettings.from_env().output_dir) / "_state" / "pull")
+    settings = PullSettings(
+        pacs=Pacs.parse(args.pacs),
+        since=date.fromisoformat(args.since),
+        until=date.fromisoformat(args.until) if args.until else None,
+        state_dir=state_dir,
+        modalities=tuple(m.upper() for m in _ae_list(args.modality)),
+        images=args.images,
+        move_to=args.move_to,
+        ae_title=args.ae_title,
+    )
+    try:
+        summary = pull(settings)
+    except PullError as exc:
+        print(f"pull failed: {exc}", file=sys.stderr)
+        return 1
+    print(summary.render())
+    print(f"state: {state_dir}")
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xrf-dose", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow", help="calling AE titles accepted, comma-separated (default: any)")
     p.add_argument("--grace", type=float, default=60.0, help="seconds a stop waits for transfers")
     p.set_defaults(func=_listen)
+
+    p = sub.add_parser("pull", help="have a PACS send the dose reports of a date range (C-MOVE)")
+    p.add_argument("--pacs", required=True, help="HOST:PORT:AET of the PACS")
+    p.add_argument("--since", required=True, help="first study date, YYYY-MM-DD")
+    p.add_argument("--until", help="last study date, YYYY-MM-DD (default: open)")
+    p.add_argument("--modality", default="XA,RF", help="image modalities of studies to pull")
+    p.add_argument("--images", action="store_true", help="images too, not only dose reports")
+    p.add_argument("--move-to", default="XRFDOSE", help="the listener's AE title at the PACS")
+    p.add_argument("--ae-title", default="XRFPULL", help="our AE title when querying")
+    p.add_argument("--state", help="folder of the pull state (default: <output>/_state/pull)")
+    p.set_defaults(func=_pull)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

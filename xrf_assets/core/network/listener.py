@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any, cast
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode_file_meta
 from pynetdicom.events import Event
 from pynetdicom.transport import ThreadedAssociationServer
@@ -35,6 +38,7 @@ log = logging.getLogger("xrf_assets.network.listener")
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700  # PS3.4 Table GG.4-1: Refused, out of resources (disk full, I/O)
 CANNOT_UNDERSTAND = 0xC000
+IDLE_S = 1.0  # no PDU for this long: an association is between messages
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class Listener:
         self.counts = Counts()
         self._server: ThreadedAssociationServer | None = None
         self._busy: list[Association] = []
+        self._last_pdu: dict[int, float] = {}  # id(association) -> time of its last PDU
+        self._peers: dict[int, str] = {}  # id(association) -> calling AE title
+        self._filing: set[int] = set()  # associations whose object is being written
 
     @property
     def port(self) -> int:
@@ -84,11 +91,14 @@ class Listener:
     def start(self) -> None:
         root = self.settings.input_dir
         root.mkdir(parents=True, exist_ok=True)
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_REJECTED, self._on_rejected),
             (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_PDU_RECV, self._on_pdu),
+            (evt.EVT_PDU_SENT, self._on_pdu),
+            (evt.EVT_CONN_CLOSE, self._on_close),
         ]
         address = (self.settings.host, self.settings.port)
         self._server = self._ae().start_server(address, block=False, evt_handlers=handlers)
@@ -103,7 +113,12 @@ class Listener:
         )
 
     def stop(self) -> None:
-        """Refuse new associations, let those in flight finish (up to the grace), then close."""
+        """Refuse new associations and let those in flight finish, up to the grace.
+
+        An association that is between messages (no PDU for ``IDLE_S`` and no object being
+        filed) is aborted at once: a PACS may hold one open for minutes for reuse, and nothing
+        unacknowledged is lost by ending it then.
+        """
         server = self._server
         if server is None:
             return
@@ -112,14 +127,25 @@ class Listener:
         busy = self._busy = server.active_associations
         if busy:
             log.info("stopping: waiting for %d association(s) in flight", len(busy))
-        for assoc in busy:
-            assoc.join(self.settings.grace_s)
-            if assoc.is_alive():
-                log.warning(
-                    "association from %s still open after the grace: aborted",
-                    assoc.requestor.ae_title,
-                )
-                assoc.abort()
+        deadline = time.monotonic() + self.settings.grace_s
+        aborted: dict[int, float] = {}  # id(association) -> when it was aborted
+        while alive := [a for a in busy if a.is_alive()]:
+            now = time.monotonic()
+            if all(now - aborted.get(id(a), now) > 2.0 for a in alive):
+                break  # aborted, its thread still winding down: nothing of it is stored anyway
+            for assoc in alive:
+                if id(assoc) in aborted:
+                    continue
+                idle = now - self._last_pdu.get(id(assoc), 0.0) > IDLE_S
+                if (idle and id(assoc) not in self._filing) or now > deadline:
+                    log.info(
+                        "association from %s %s: aborted",
+                        self._peers.get(id(assoc), "?"),
+                        "idle" if idle else "still busy after the grace",
+                    )
+                    assoc.abort()
+                    aborted[id(assoc)] = now
+            time.sleep(0.05)
         log.info("stopped; objects this session: %s", dict(self.counts.by_outcome) or "none")
 
     def abort(self) -> None:
@@ -127,6 +153,15 @@ class Listener:
         for assoc in self._busy:
             if assoc.is_alive():
                 assoc.abort()
+
+    def _on_pdu(self, event: Event) -> None:
+        self._last_pdu[id(event.assoc)] = time.monotonic()
+        if not self._peers.get(id(event.assoc)):  # known once the A-ASSOCIATE-RQ is decoded
+            self._peers[id(event.assoc)] = event.assoc.requestor.ae_title
+
+    def _on_close(self, event: Event) -> None:
+        self._last_pdu.pop(id(event.assoc), None)
+        self._peers.pop(id(event.assoc), None)
 
     def _on_echo(self, event: Event) -> int:
         log.info("C-ECHO from %s", event.assoc.requestor.ae_title)
@@ -141,16 +176,23 @@ class Listener:
 
     def _on_aborted(self, event: Event) -> None:
         log.warning(
-            "association from %s aborted: objects not yet acknowledged were not stored",
+            "association from %s aborted: an object not yet acknowledged was not stored",
             event.assoc.requestor.ae_title,
         )
 
     def _on_store(self, event: Event) -> int:
-        request = event.request
+        request = cast(C_STORE, event.request)
         calling = event.assoc.requestor.ae_title
         sop_class = str(request.AffectedSOPClassUID)
         sop_uid = str(request.AffectedSOPInstanceUID)
         what = f"{sop_class_name(sop_class)} {sop_uid} from {calling}"
+        self._filing.add(id(event.assoc))
+        try:
+            return self._file(event, calling, sop_uid, what)
+        finally:
+            self._filing.discard(id(event.assoc))
+
+    def _file(self, event: Event, calling: str, sop_uid: str, what: str) -> int:
         try:
             dataset = event.encoded_dataset(include_meta=False)
             meta = b"\0" * 128 + b"DICM" + encode_file_meta(event.file_meta)
