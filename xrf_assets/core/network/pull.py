@@ -26,6 +26,7 @@ from pynetdicom.association import Association
 
 from xrf_assets.core.network.contexts import DOSE_REPORT_CLASSES
 from xrf_assets.core.network.pull_state import PullState
+from xrf_assets.core.network.tcp import NO_DELAY
 
 log = logging.getLogger("xrf_assets.network.pull")
 
@@ -248,7 +249,7 @@ def pull(settings: PullSettings) -> PullSummary:
     ae = AE(ae_title=settings.ae_title)
     ae.add_requested_context(FIND)
     ae.add_requested_context(MOVE)
-    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title)
+    assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title, evt_handlers=NO_DELAY)
     if not assoc.is_established:
         raise PullError(
             f"no association with {pacs.ae_title} at {pacs.host}:{pacs.port} (refused, or "
