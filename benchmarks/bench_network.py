@@ -7,7 +7,7 @@ so nothing else moves). The listener runs as its own process (``python -m pipeli
 on a free loopback port); pynetdicom sends the files over one association, streaming each data
 set as it is (no pydicom re-encoding on the sending side), with TCP_NODELAY as DCMTK-based
 senders have it (without it every object waits 40 ms for a delayed ACK). Baselines in the same
-run, same folder: ``copy`` (shutil.copyfile) and ``copy+fsync`` (the same durability as the listener:
+run, same folder: ``copy`` (shutil.copyfile) and ``copy+fsync`` (the listener's durability:
 file and folder flushed). Run: ``.venv/bin/python benchmarks/bench_network.py [--count 200]
 [--large-count 20]``.
 """
