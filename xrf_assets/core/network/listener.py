@@ -71,6 +71,7 @@ class Listener:
         self._busy: list[Association] = []
         self._last_pdu: dict[int, float] = {}  # id(association) -> time of its last PDU
         self._peers: dict[int, str] = {}  # id(association) -> calling AE title
+        self._stopping = False
         self._filing: set[int] = set()  # associations whose object is being written
 
     @property
@@ -125,6 +126,7 @@ class Listener:
         self._server = None
         server.shutdown()  # the listening socket closes: new connections are refused
         busy = self._busy = server.active_associations
+        self._stopping = True
         if busy:
             log.info("stopping: waiting for %d association(s) in flight", len(busy))
         deadline = time.monotonic() + self.settings.grace_s
@@ -143,8 +145,8 @@ class Listener:
                         self._peers.get(id(assoc), "?"),
                         "idle" if idle else "still busy after the grace",
                     )
-                    assoc.abort()
                     aborted[id(assoc)] = now
+                    assoc.abort()
             time.sleep(0.05)
         log.info("stopped; objects this session: %s", dict(self.counts.by_outcome) or "none")
 
@@ -156,14 +158,13 @@ class Listener:
 
     def _on_pdu(self, event: Event) -> None:
         self._last_pdu[id(event.assoc)] = time.monotonic()
-        if not self._peers.get(id(event.assoc)):  # known once the A-ASSOCIATE-RQ is decoded
-            self._peers[id(event.assoc)] = event.assoc.requestor.ae_title
 
     def _on_close(self, event: Event) -> None:
         self._last_pdu.pop(id(event.assoc), None)
         self._peers.pop(id(event.assoc), None)
 
     def _on_echo(self, event: Event) -> int:
+        self._peers[id(event.assoc)] = event.assoc.requestor.ae_title
         log.info("C-ECHO from %s", event.assoc.requestor.ae_title)
         return SUCCESS
 
@@ -175,6 +176,8 @@ class Listener:
         )
 
     def _on_aborted(self, event: Event) -> None:
+        if self._stopping:
+            return  # stop() aborted it and said why
         log.warning(
             "association from %s aborted: an object not yet acknowledged was not stored",
             event.assoc.requestor.ae_title,
@@ -186,6 +189,7 @@ class Listener:
         sop_class = str(request.AffectedSOPClassUID)
         sop_uid = str(request.AffectedSOPInstanceUID)
         what = f"{sop_class_name(sop_class)} {sop_uid} from {calling}"
+        self._peers[id(event.assoc)] = calling
         self._filing.add(id(event.assoc))
         try:
             return self._file(event, calling, sop_uid, what)
