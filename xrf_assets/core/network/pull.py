@@ -8,7 +8,8 @@ must know the listener's AE title (its host and port) as a move destination.
 Studies are found at study level by date; their series at series level; then, in SR series,
 only instances whose SOP Class UID is a dose report are moved, one by one, where the PACS
 answers instance-level queries with the SOP Class UID. Where it does not, the whole SR series is
-moved (the summary counts those). Image series are moved whole (``images=True`` only). What was
+moved (the summary counts those). Image series are moved whole (``images=True`` only). The
+moves of a study are first tried as one C-MOVE naming its instances, then series by series. What was
 moved is kept in a state file, so a second pull moves nothing new.
 """
 
@@ -33,6 +34,7 @@ log = logging.getLogger("xrf_assets.network.pull")
 FIND = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Query/Retrieve Information Model - FIND
 MOVE = "1.2.840.10008.5.1.4.1.2.2.2"  # Study Root Query/Retrieve Information Model - MOVE
 PENDING = {0xFF00, 0xFF01}
+MAX_UID_LIST = 200  # SOP Instance UIDs in one C-MOVE identifier (64 bytes each at most)
 # Modalities of objects that are not images: a study with only these may hold just dose reports.
 NON_IMAGE = {"SR", "KO", "PR", "DOC"}
 
@@ -241,6 +243,44 @@ def _fetch_series(
     return complete
 
 
+def _fetch_study(
+    assoc: Association,
+    settings: PullSettings,
+    state: PullState,
+    summary: PullSummary,
+    study: str,
+    todo: list[tuple[str, int | None, _Wanted]],
+) -> None:
+    """First one C-MOVE for all new instances of the study (a list of SOP Instance UIDs, PS3.4
+    C.4.2.2.1; one image per series is common, and a move per series costs a sub-association
+    each); what that does not complete, series by series and then one by one."""
+    new = [
+        (series, uid)
+        for series, _, wanted in todo
+        for uid in wanted.uids
+        if not state.has(study, series, uid)
+    ]
+    moved = False
+    if len(new) > 1 and len(new) <= MAX_UID_LIST:
+        uids = "\\".join(uid for _, uid in new)
+        identifier = _query("IMAGE", StudyInstanceUID=study, SOPInstanceUID=uids)
+        completed, failed = _move(assoc, settings, identifier)
+        moved = failed == 0 and completed >= len(new)
+    for series, count, wanted in todo:
+        if moved:
+            fresh = [u for u in wanted.uids if not state.has(study, series, u)]
+            summary.already_fetched += len(wanted.uids) - len(fresh)
+            summary.fetched += len(fresh)
+            for uid in fresh:
+                state.add(study, series, uid)
+            complete = True
+        else:
+            complete = _fetch_series(assoc, settings, state, summary, study, series, wanted)
+        if complete and count:
+            state.mark_complete(study, series, count, len(wanted.uids))
+    state.save()
+
+
 def pull(settings: PullSettings) -> PullSummary:
     """Find and move; the state file is saved after every series."""
     pacs = settings.pacs
@@ -282,6 +322,7 @@ def pull(settings: PullSettings) -> PullSummary:
                 Modality="",
                 NumberOfSeriesRelatedInstances="",
             )
+            todo: list[tuple[str, int | None, _Wanted]] = []
             for row in list(_find(assoc, query)):
                 series, modality = str(row.SeriesInstanceUID), str(row.get("Modality", ""))
                 is_report = modality == "SR"
@@ -300,9 +341,8 @@ def pull(settings: PullSettings) -> PullSummary:
                     summary.whole_sr_series += int(not found.by_class and bool(found.uids))
                 else:
                     summary.images_found += len(found.uids)
-                if _fetch_series(assoc, settings, state, summary, study, series, found) and count:
-                    state.mark_complete(study, series, count, len(found.uids))
-                state.save()
+                todo.append((series, count, found))
+            _fetch_study(assoc, settings, state, summary, study, todo)
     finally:
         assoc.release()
     log.info(
