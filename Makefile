@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO := data/demo
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo test test-fast ui schema lint bench clean
+.PHONY: demo test test-fast ui schema lint bench clean listen
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(BIN)/.installed
 ## ui: the Dagster UI on http://127.0.0.1:3000 with run history kept in dagster_home/
 ui: $(BIN)/.installed
 	$(BIN)/dagster dev -w workspace.yaml
+
+## listen: receive dose reports over DICOM into $(XRF_INPUT_DIR) (docs/network.md); run beside `make ui`
+LISTEN_INPUT ?= $(or $(XRF_INPUT_DIR),data/received)
+listen: $(BIN)/.installed
+	$(BIN)/xrf-dose listen --input $(LISTEN_INPUT) --port $(or $(XRF_LISTEN_PORT),11112)
 
 ## schema: regenerate the data dictionary schemas/README.md from the contracts
 schema: $(BIN)/.installed

@@ -1,8 +1,10 @@
-"""``xrf-dose``: make a synthetic corpus, run the graph headless, print the data dictionary."""
+"""``xrf-dose``: make a synthetic corpus, run the graph headless, print the data dictionary,
+receive over DICOM (listen) and retrieve from a PACS (pull)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -46,6 +48,61 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _network_logging() -> None:
+    """Our lines at INFO; pynetdicom's only from WARNING (its debug output dumps data sets)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
+def _ae_list(text: str | None) -> tuple[str, ...]:
+    return tuple(a.strip() for a in (text or "").split(",") if a.strip())
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from xrf_assets.core.network.listener import ListenerSettings, serve
+
+    _network_logging()
+    settings = ListenerSettings(
+        input_dir=Path(args.input),
+        port=args.port,
+        ae_title=args.ae_title,
+        host=args.host,
+        allow=_ae_list(args.allow),
+        grace_s=args.grace,
+    )
+    counts = serve(settings)
+    print(f"received: {dict(counts.by_outcome) or 'nothing'}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from xrf_assets.core.network.pull import Pacs, PullError, PullSettings, pull
+    from xrf_assets.resources import XrfSettings
+
+    _network_logging()
+    state_dir = Path(args.state or Path(XrfSettings.from_env().output_dir) / "_state" / "pull")
+    settings = PullSettings(
+        pacs=Pacs.parse(args.pacs),
+        since=date.fromisoformat(args.since),
+        until=date.fromisoformat(args.until) if args.until else None,
+        state_dir=state_dir,
+        modalities=tuple(m.upper() for m in _ae_list(args.modality)),
+        images=args.images,
+        move_to=args.move_to,
+        ae_title=args.ae_title,
+    )
+    try:
+        summary = pull(settings)
+    except PullError as exc:
+        print(f"pull failed: {exc}", file=sys.stderr)
+        return 1
+    print(summary.render())
+    print(f"state: {state_dir}")
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xrf-dose", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="print the data dictionary (Markdown)")
     p.add_argument("--write", action="store_true", help="regenerate schemas/README.md instead")
     p.set_defaults(func=_schema)
+
+    p = sub.add_parser("listen", help="receive dose reports and images over DICOM (Storage SCP)")
+    p.add_argument("--input", required=True, help="the input tree: <AE>/<study>/<SOP>.dcm go here")
+    p.add_argument("--port", type=int, default=11112)
+    p.add_argument("--ae-title", default="XRFDOSE", help="our AE title (the called AE)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    p.add_argument("--allow", help="calling AE titles accepted, comma-separated (default: any)")
+    p.add_argument("--grace", type=float, default=60.0, help="seconds a stop waits for transfers")
+    p.set_defaults(func=_listen)
+
+    p = sub.add_parser("pull", help="have a PACS send the dose reports of a date range (C-MOVE)")
+    p.add_argument("--pacs", required=True, help="HOST:PORT:AET of the PACS")
+    p.add_argument("--since", required=True, help="first study date, YYYY-MM-DD")
+    p.add_argument("--until", help="last study date, YYYY-MM-DD (default: open)")
+    p.add_argument("--modality", default="XA,RF", help="image modalities of studies to pull")
+    p.add_argument("--images", action="store_true", help="images too, not only dose reports")
+    p.add_argument("--move-to", default="XRFDOSE", help="the listener's AE title at the PACS")
+    p.add_argument("--ae-title", default="XRFPULL", help="our AE title when querying")
+    p.add_argument("--state", help="folder of the pull state (default: <output>/_state/pull)")
+    p.set_defaults(func=_pull)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
