@@ -82,7 +82,7 @@ def _pull(args: argparse.Namespace) -> int:
     from xrf_assets.resources import XrfSettings
 
     _network_logging()
-    state_dir = Path(args.state or Path(XrfSettings.from_env().output_dir) / "_state" / "pull")
+    state_dir = Path(args.state or XrfSettings().output_path() / "_state" / "pull")
     settings = PullSettings(
         pacs=Pacs.parse(args.pacs),
         since=date.fromisoformat(args.since),

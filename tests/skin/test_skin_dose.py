@@ -19,9 +19,9 @@ import pydicom
 import pytest
 from builders.corpus import CORPUS
 
+from xrf_assets.core.audit.alerts import psd_alerts
 from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.skin import beam
-from xrf_assets.core.skin.audit import psd_alerts
 from xrf_assets.core.skin.geometry import Axis, Conventions
 from xrf_assets.core.skin.phantom import Phantom
 from xrf_assets.core.skin.study import build_skin_dose

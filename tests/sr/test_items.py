@@ -126,7 +126,8 @@ def test_element_overrunning_its_item_is_named(zee: Dataset) -> None:
     issues: list[str] = []
     assert ContentNode(ds, issues).all() == []
     assert issues == [
-        "root: (0040,A730) cannot be read (element (0008,0100) overruns its parent); read as empty"
+        "root: (0040,A730) cannot be read (element (0008,0100) overruns its parent); read as "
+        "empty: damaged content item, its content is lost"
     ]
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from dagster import MaterializeResult, MetadataValue
 
 from xrf_assets.assets.tables import MonthTables, monthly_asset
-from xrf_assets.core.skin.audit import psd_alerts, psd_by_room_and_procedure
+from xrf_assets.core.audit.alerts import psd_alerts
+from xrf_assets.core.skin.audit import psd_by_room_and_procedure
 from xrf_assets.core.skin.study import build_skin_dose
 from xrf_assets.core.skin.svg import render
 from xrf_assets.core.store import write_text_atomic

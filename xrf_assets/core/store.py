@@ -121,6 +121,15 @@ def write_text_atomic(target: Path, text: str) -> None:
     _replace_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or link inside ``folder`` durable (the folder entry itself is synced)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from schemas import contract
 from xrf_assets.core.audit.months import conform, month_end, month_start, month_window
 from xrf_assets.core.audit.study_dose import IMAGE_HEADERS
-from xrf_assets.core.skin.audit import psd_alerts
 
 
 @dataclass(frozen=True)
@@ -51,29 +51,58 @@ RULES: dict[str, Rule] = {
 _ESTIMATE = pl.col("dose_source") == IMAGE_HEADERS
 
 
+def _study_rows(
+    df: pl.DataFrame, rule: str, unit: str, threshold: float, source: pl.Expr, estimate: pl.Expr
+) -> pl.DataFrame:
+    """``dose_alerts`` rows of the studies of ``df`` whose ``value`` reaches ``threshold``."""
+    return df.filter(pl.col("value") >= threshold).select(
+        "patient_id",
+        "study_instance_uid",
+        "room_id",
+        "study_date",
+        "value",
+        scope=pl.lit("study"),
+        rule=pl.lit(rule),
+        unit=pl.lit(unit),
+        threshold=pl.lit(threshold),
+        source=source,
+        estimate=estimate,
+        window_study_uids=pl.concat_list(pl.col("study_instance_uid")),
+    )
+
+
 def _study_alerts(studies: pl.DataFrame, thresholds: AlertThresholds) -> list[pl.DataFrame]:
-    out = []
-    for name, rule in RULES.items():
-        threshold = getattr(thresholds, rule.quantity)
-        out.append(
-            studies.with_columns(value=rule.value)
-            .filter(pl.col("value") >= threshold)
-            .select(
-                "patient_id",
-                "study_instance_uid",
-                "room_id",
-                "study_date",
-                "value",
-                scope=pl.lit("study"),
-                rule=pl.lit(f"study_{name}"),
-                unit=pl.lit(rule.unit),
-                threshold=pl.lit(threshold),
-                source=pl.col(rule.source),
-                estimate=_ESTIMATE,
-                window_study_uids=pl.concat_list(pl.col("study_instance_uid")),
-            )
+    return [
+        _study_rows(
+            studies.with_columns(value=rule.value),
+            f"study_{name}",
+            rule.unit,
+            getattr(thresholds, rule.quantity),
+            pl.col(rule.source),
+            _ESTIMATE,
         )
-    return out
+        for name, rule in RULES.items()
+    ]
+
+
+def psd_alerts(skin_dose: pl.DataFrame, month: str, threshold_gy: float) -> pl.DataFrame:
+    """``dose_alerts`` of the studies whose peak skin dose (their highest plane row of the month's
+    ``skin_dose``) reaches the threshold; a skin dose is computed, never an image estimate."""
+    studies = skin_dose.group_by("study_instance_uid").agg(
+        pl.col("patient_id", "room_id", "study_date").first(),
+        value=pl.col("peak_skin_dose_gy").max(),
+    )
+    rows = _study_rows(
+        studies.drop_nulls("value"),
+        "study_peak_skin_dose_gy",
+        "Gy",
+        threshold_gy,
+        pl.lit("skin_dose"),
+        pl.lit(False),
+    )
+    empty = pl.DataFrame(schema=contract("dose_alerts").schema)
+    rows = pl.concat([empty, rows.with_columns(month=pl.lit(month))], how="diagonal_relaxed")
+    return conform("dose_alerts", rows)
 
 
 def _patient_alerts(

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from schemas import contract
-from xrf_assets.core.store import frame_from_rows
+from xrf_assets.core.store import frame_from_rows, fsync_folder
 
 STATE_DIR = "_state"
 MANIFEST = "manifest.json"
@@ -90,14 +90,6 @@ class Staging:
 
     files: pl.DataFrame
     rows: Mapping[str, pl.DataFrame]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_synced(df: pl.DataFrame, target: Path) -> None:
@@ -177,7 +169,7 @@ class StagingArea:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.dir)
+        fsync_folder(self.dir)
 
     def _segments_on_disk(self) -> list[int]:
         try:
@@ -214,7 +206,7 @@ class StagingArea:
                 _write_synced(
                     rows[table].select(schema.names()).cast(schema), folder / f"{table}.parquet"
                 )
-            _fsync_dir(folder)
+            fsync_folder(folder)
             self._next = seg + 1
             self._segments.append(seg)
             self._write_manifest()

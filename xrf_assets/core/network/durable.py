@@ -16,6 +16,8 @@ import os
 import secrets
 from pathlib import Path
 
+from xrf_assets.core.store import fsync_folder
+
 _CHUNK = 1 << 20
 
 
@@ -27,14 +29,6 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[done:]
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _make_folders(folder: Path) -> None:
     """Create missing folders and flush each parent, so that new folders survive a crash too."""
     missing = []
@@ -44,7 +38,7 @@ def _make_folders(folder: Path) -> None:
     for new in reversed(missing):
         with contextlib.suppress(FileExistsError):
             new.mkdir()
-        _fsync_folder(new.parent)
+        fsync_folder(new.parent)
 
 
 def _write_unnamed(path: Path, data: bytes) -> bool:
@@ -94,4 +88,4 @@ def write_new_file(path: Path, data: bytes) -> None:
     _make_folders(path.parent)
     if not _write_unnamed(path, data):
         _write_renamed(path, data)
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
