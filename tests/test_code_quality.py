@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from builders.tools import run_tool
 
 
 @pytest.mark.parametrize(
@@ -23,12 +19,5 @@ BIN = Path(sys.executable).parent
 )
 def test_tool_passes(command: list[str], tmp_path: Path) -> None:
     extra = ["--cache-dir", str(tmp_path)] if command[0] == "mypy" else []
-    result = subprocess.run(
-        [str(BIN / command[0]), *command[1:], *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_tool([*command, *extra])
     assert result.returncode == 0, result.stdout + result.stderr

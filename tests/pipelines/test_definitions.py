@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from builders.tools import run_tool
 from dagster import AssetKey
 
 from pipelines.definitions import defs
@@ -18,18 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
-    dagster_cli = Path(sys.executable).with_name("dagster")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    result = subprocess.run(
-        [str(dagster_cli), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_tool(["dagster", "definitions", "validate", "-w", "workspace.yaml"], env, 300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
