@@ -13,8 +13,6 @@ from pipelines.definitions import defs
 from schemas import contract, contracts
 from xrf_assets.resources import DEMO_INPUT, DEMO_OUTPUT, XrfSettings
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
