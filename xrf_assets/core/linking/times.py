@@ -29,6 +29,12 @@ def _epoch_s(column: str) -> pl.Expr:
     return pl.col(column).dt.epoch("us").cast(pl.Float64) / 1e6
 
 
+def _step_s(column: str) -> pl.Expr:
+    """1 s where a time has no fraction of a second (a TM sent to the whole second is truncated:
+    the moment lies in [t, t + 1 s); one exactly on the second lies there too), else 0."""
+    return pl.when(pl.col(column).dt.microsecond() == 0).then(1.0).otherwise(0.0)
+
+
 def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
     """The `images` columns the linker needs; ``img_t_s``: local time in s; ``day``: its date."""
     return images.select(
@@ -37,6 +43,7 @@ def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
         "series_instance_uid",
         "room_id",
         img_t_s=_epoch_s("acquisition_datetime"),
+        img_step_s=_step_s("acquisition_datetime"),
         img_utc_off=pl.col("utc_offset_s"),
         day=pl.col("acquisition_datetime").dt.date(),
         **{f"img_{a}": pl.col(a) for a in ANGLES},
@@ -86,6 +93,7 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
         plane=pl.col("acquisition_plane"),
         event_type=pl.col("event_type"),
         ev_t_s=_epoch_s("datetime_started"),
+        ev_step_s=_step_s("datetime_started"),
         ev_utc_off=pl.col("utc_offset_s"),
         dur_s=window_duration_s(),
         **{f"ev_{a}": pl.col(a) for a in ANGLES},
