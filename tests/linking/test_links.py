@@ -269,6 +269,17 @@ def test_ambiguity_rule_back_to_back_and_overlapping_events() -> None:
     )
 
 
+def test_whole_second_image_time_is_the_second_it_was_taken_in() -> None:
+    # TM sent to the second is truncated: an image at 101 s was taken in [101, 102) s. Event A
+    # ended at 100.2 s, so it cannot hold it, though the gaps (0.8 s, 0.3 s) differ by less than
+    # the 1 s margin; C ended at 200.6 s, which a device rounding TM (200.5 s -> 201 s) could
+    # still mean: within the 0.5 s rounding allowance, so that image stays ambiguous
+    events = [ev("A", 99.4, 0.8), ev("B", 101.3, 2.0), ev("C", 199.8, 0.8), ev("D", 201.3, 2.0)]
+    result = link([img("I-B", 101.0), img("I-CD", 201.0)], events)
+    assert_frame_equal(result.links, links(("B", "I-B", "time_window", -0.3, *NONE)))
+    assert_frame_equal(result.unlinked, unlinked(("I-CD", "ambiguous", ["D", "C"], 0.3, 0.0)))
+
+
 def _offset_room(offset_s: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Six events whose images name them, at positions 0..5 s into 5 s runs, seen through an
     image clock ``offset_s`` ahead; plus a seventh event whose image names nothing."""

@@ -111,3 +111,28 @@ def test_drifting_clock_gets_an_offset_per_day(reports: dict[str, pl.DataFrame])
         ("time_pattern_day", 40.0),
         ("time_pattern_day", 70.0),
     ]
+
+
+def test_canon_windows_from_pulses_not_from_a_flagged_duration(
+    reports: dict[str, pl.DataFrame],
+) -> None:
+    # Canon Alphenix: 48 fluoroscopy events send ~13 s of Irradiation Duration per pulse (6,718 s
+    # in a 24-minute study whose Total Fluoro Time is 70 s) and the rotational run 366 s against a
+    # device total of 10 s; all 49 are flagged, so each window is pulses / pulse rate (the
+    # rotational run, without pulses: its start), and the images lie where the beam was on
+    name = "RF-RDSR-Canon-Alphenix-rotational.dcm"
+    case, result = _link(reports, [name], "times only", constant(45.0))
+    events = case.events.with_columns(
+        lasts_s=pl.col("number_of_pulses").fill_null(0.0)
+        / pl.col("pulse_rate_per_s").fill_null(1.0)
+    )
+    assert events.height == 49 and events.get_column("plausibility").is_not_null().all()
+    placed = case.truth.join(case.images, on="sop_instance_uid").join(
+        events, on="irradiation_event_uid"
+    )
+    late = (pl.col("acquisition_datetime") - pl.col("datetime_started")).dt.total_seconds()
+    assert placed.filter((late - 45 < 0) | (late - 45 > pl.col("lasts_s"))).is_empty()
+    assert _pairs(result.links) == _pairs(case.truth)
+    offsets = result.clock_offsets.row(0, named=True)
+    assert offsets["source"] == "time_pattern_room"
+    assert abs(offsets["offset_s"] - 45.0) <= offsets["uncertainty_s"] <= 1.5

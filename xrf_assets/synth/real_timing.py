@@ -3,10 +3,13 @@
 A device that writes neither (0008,3010) nor 113795 leaves only the time and the values an image
 shares with its event. For every irradiation event of a real report (TID 10003 rows read by the
 project's own extractor) one XA image is made as such a device writes it: same study, patient and
-device identity as the report, acquisition time inside the event window (whole seconds, as many
+device identity as the report, acquisition time inside the event's exposure (whole seconds, as many
 devices send TM) seen through an image clock ``offset(t)`` ahead of the report clock, and, where
 the variant keeps them, the event's DAP in (0018,115E) (dGy.cm2), kVp, positioner angles, frames
-= pulses and frame time x frames = the irradiation duration. The truth is the (event, image) pair.
+= pulses and frame time x frames = the exposure. The exposure is the event's Irradiation Duration
+(113742) only where its ``plausibility`` trusts it (``times.window_duration_s``): a real device
+stores its images within the time its beam was on, not within a vendor's quirky duration (the Canon
+Alphenix's ~13 s per fluoroscopy pulse). The truth is the (event, image) pair.
 
 Used by tests/linking and benchmarks/bench_linking_real.py; plain Python, no Dagster.
 """
@@ -29,6 +32,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
+from xrf_assets.core.linking.times import window_duration_s
 from xrf_assets.core.store import frame_from_rows
 
 XA_IMAGE = "1.2.840.10008.5.1.4.1.1.12.1"
@@ -114,7 +118,8 @@ def _ds_value(value: float) -> float:
 
 
 def image_row(event: dict[str, Any], sop: str, at: datetime, fingerprints: bool) -> dict[str, Any]:
-    """The `images` row of the image a device without UID references makes for ``event``."""
+    """The `images` row of the image a device without UID references makes for ``event`` (an
+    `irradiation_events` row with its ``exposure_s``)."""
     row: dict[str, Any] = {
         "sop_instance_uid": sop,
         "sop_class_uid": XA_IMAGE,
@@ -138,7 +143,7 @@ def image_row(event: dict[str, Any], sop: str, at: datetime, fingerprints: bool)
     if not fingerprints:
         return row
     pulses = event["number_of_pulses"]
-    duration = event["irradiation_duration_s"]
+    duration = event["exposure_s"]
     frames = round(pulses) if pulses and pulses >= 1 else 1
     row |= {
         "dap_gy_m2": None
@@ -166,18 +171,19 @@ def build_case(
     reports: Iterable[pl.DataFrame], variant: str, offset: Offset, seed: int = 7
 ) -> Case:
     """Images for the events of ``reports`` as ``variant`` (a key of ``VARIANTS``) makes them,
-    each at a seeded random point of its event's window (its start where 113742 is absent),
+    each at a seeded random point of its event's exposure (its start where none is known),
     truncated to whole seconds, through the image clock ``offset``."""
     which, fingerprints = VARIANTS[variant]
     rng = random.Random(seed)
     frames = list(reports)
     rows, truth = [], []
     for r, events in enumerate(frames):
-        for k, event in enumerate(_imaged(events, which).iter_rows(named=True)):
+        imaged = _imaged(events, which).with_columns(exposure_s=window_duration_s())
+        for k, event in enumerate(imaged.iter_rows(named=True)):
             start = event["datetime_started"]
             if start is None:
                 continue
-            inside = rng.uniform(0.0, max(event["irradiation_duration_s"] or 0.0, 0.0))
+            inside = rng.uniform(0.0, event["exposure_s"])
             true_time = start + timedelta(seconds=inside)
             seen = true_time + timedelta(seconds=offset(true_time))
             sop = f"2.25.{seed}.{r}.{k}"

@@ -294,13 +294,16 @@ _DEVICE_TIME = {"fluoroscopy": "total_fluoro_time_s"}  # other event types: acqu
 _ACQUISITION_TIME = "total_acquisition_time_s"
 
 
-def implausible(value: str) -> pl.Expr:
-    """True where an event's ``plausibility`` flags its ``value`` (duration, dap or dose_rp).
+def implausible(value: str, ignore: tuple[str, ...] = ()) -> pl.Expr:
+    """True where an event's ``plausibility`` flags its ``value`` (duration, dap or dose_rp) by a
+    code not in ``ignore``.
 
     Audits leave such a value out of the figures they alert on; a link window should not rely on
     a flagged duration either (``implausible("duration")``).
     """
-    codes_ = "|".join(code for code, of in PLAUSIBILITY_FLAGS.items() if of == value)
+    codes_ = "|".join(
+        code for code, of in PLAUSIBILITY_FLAGS.items() if of == value and code not in ignore
+    )
     return pl.col("plausibility").str.contains(f"(^|; )({codes_}):").fill_null(False)
 
 

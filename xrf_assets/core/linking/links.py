@@ -69,6 +69,11 @@ class LinkSettings:
     ambiguity_margin_s: the best window must beat the second by this many seconds (distance of the
         corrected image time to each window) to be linked. 1 s is the timing error of a whole-
         second TM: two windows closer than that cannot be told apart.
+    tm_rounding_s: where the margin does not separate the windows, the whole-second TM is
+        modelled exactly instead (a time without a fraction stands for [t, t + 1 s), on the image
+        and on the event start): the image is linked when one fitting window can have held it
+        (within the offset's uncertainty) and every other is farther than the uncertainty plus
+        this. 0.5 s covers a device that rounds TM to the nearest second instead of truncating.
     min_pairs_for_offset: an offset is taken only where at least this many images agree on it, so a
         single wrong pair cannot set a room's clock.
     per_day_offsets: estimate per (room, day) first, as device clocks drift and are reset.
@@ -99,6 +104,7 @@ class LinkSettings:
 
     tolerance_s: float = 2.0
     ambiguity_margin_s: float = 1.0
+    tm_rounding_s: float = 0.5
     min_pairs_for_offset: int = 5
     per_day_offsets: bool = True
     offset_slack_s: float = 1.0

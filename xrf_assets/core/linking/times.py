@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from xrf_assets.core.extract.irradiation_events import implausible
+
 # Width of the time buckets of the range join: any width is correct; 60 s keeps both sides small.
 BUCKET_S = 60.0
 
@@ -27,6 +29,12 @@ def _epoch_s(column: str) -> pl.Expr:
     return pl.col(column).dt.epoch("us").cast(pl.Float64) / 1e6
 
 
+def _step_s(column: str) -> pl.Expr:
+    """1 s where a time has no fraction of a second (a TM sent to the whole second is truncated:
+    the moment lies in [t, t + 1 s); one exactly on the second lies there too), else 0."""
+    return pl.when(pl.col(column).dt.microsecond() == 0).then(1.0).otherwise(0.0)
+
+
 def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
     """The `images` columns the linker needs; ``img_t_s``: local time in s; ``day``: its date."""
     return images.select(
@@ -35,6 +43,7 @@ def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
         "series_instance_uid",
         "room_id",
         img_t_s=_epoch_s("acquisition_datetime"),
+        img_step_s=_step_s("acquisition_datetime"),
         img_utc_off=pl.col("utc_offset_s"),
         day=pl.col("acquisition_datetime").dt.date(),
         **{f"img_{a}": pl.col(a) for a in ANGLES},
@@ -45,11 +54,37 @@ def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def duration_trusted() -> pl.Expr:
+    """False where ``plausibility`` says Irradiation Duration (113742) is not the time the beam was
+    on: longer than the device's total, or far from Number of Pulses / Pulse Rate (the Canon
+    Alphenix sends ~13 s per fluoroscopy pulse). ``duration_exceeds_gap`` alone does not count:
+    a run may overlap the next event of its plane (a fluoroscopy run continuing into an
+    acquisition), and its images then lie inside that overlap."""
+    return ~implausible("duration", ignore=("duration_exceeds_gap",))
+
+
+def window_duration_s() -> pl.Expr:
+    """Length of an event's link window in s: Irradiation Duration (113742) where trusted, else
+    Number of Pulses (113768) / Pulse Rate (113791) where both are sent, else 0 (a window at
+    DateTime Started (111526): the tolerance alone decides), as for a missing or negative
+    duration. A flagged duration never sets a window on its own."""
+    pulses, rate = pl.col("number_of_pulses"), pl.col("pulse_rate_per_s")
+    by_pulses = pl.when((pulses > 0) & (rate > 0)).then(pulses / rate)
+    return (
+        pl.when(duration_trusted())
+        .then(pl.col("irradiation_duration_s"))
+        .otherwise(by_pulses)
+        .fill_null(0.0)
+        .clip(lower_bound=0.0)
+    )
+
+
 def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
     """The `irradiation_events` columns the linker needs, renamed apart from the image side.
 
-    A missing or negative Irradiation Duration (113742) gives a zero-length window at DateTime
-    Started (111526): the tolerance alone then decides.
+    ``dur_s`` is ``window_duration_s``; ``ev_run_s``, the run length an image's frames are
+    compared with, is the duration only where trusted (pulses / rate would repeat the frames
+    vs pulses fingerprint).
     """
     return events.select(
         "irradiation_event_uid",
@@ -58,13 +93,14 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
         plane=pl.col("acquisition_plane"),
         event_type=pl.col("event_type"),
         ev_t_s=_epoch_s("datetime_started"),
+        ev_step_s=_step_s("datetime_started"),
         ev_utc_off=pl.col("utc_offset_s"),
-        dur_s=pl.col("irradiation_duration_s").fill_null(0.0).clip(lower_bound=0.0),
+        dur_s=window_duration_s(),
         **{f"ev_{a}": pl.col(a) for a in ANGLES},
         ev_dap=pl.col("dap_gy_m2"),
         ev_kvp=pl.col("kvp_kv"),
         ev_pulses=pl.col("number_of_pulses"),
-        ev_run_s=pl.col("irradiation_duration_s"),
+        ev_run_s=pl.when(duration_trusted()).then(pl.col("irradiation_duration_s")),
     )
 
 

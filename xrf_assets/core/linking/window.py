@@ -5,7 +5,9 @@ Accumulation 110180, else the report's Study Instance UID) and room, of a compat
 clock-corrected time must fall in [start, start + duration] widened by the tolerance (plus the
 offset's uncertainty). Each fitting window scores the distance from the corrected time to it (0
 inside); the best is linked only when it beats the second by the ambiguity margin (plus the
-offset's uncertainty). Where the clock cannot tell two or more windows apart, the positioner angles
+offset's uncertainty). Where the margin does not separate them, whole-second TM values are modelled
+exactly (``_instant_gap``): the one window that alone can have held the image wins
+(``_only_possible``). Where the clock cannot tell two or more windows apart, the positioner angles
 decide if they can: the image's (0018,1510)/(0018,1511)/(0018,1450) must agree (within
 ``angle_tolerance_deg``) with exactly one contender's 112011/112012/113770 and disagree with every
 other's, as with the two planes of a biplane system (``decided_by = geometry``). Before the angles
@@ -49,6 +51,15 @@ def _gap(corrected: pl.Expr) -> pl.Expr:
     return pl.max_horizontal(pl.lit(0.0), -corrected, corrected - pl.col("dur_s"))
 
 
+def _instant_gap(corrected: pl.Expr) -> pl.Expr:
+    """Distance from the moments the image can have been taken to those its event can have
+    lasted: a whole-second image time t stands for [t, t + 1 s), a whole-second start s for
+    [s, s + 1 s) (``times._step_s``)."""
+    early = -corrected - pl.col("img_step_s")
+    late = corrected - pl.col("dur_s") - pl.col("ev_step_s")
+    return pl.max_horizontal(pl.lit(0.0), early, late)
+
+
 def _fits(timed: pl.DataFrame, ev: pl.DataFrame, angle_tolerance_deg: float) -> pl.DataFrame:
     """Every (image, event) pair whose widened window holds the corrected image time, with its
     gap to the window and whether the angles agree."""
@@ -61,6 +72,7 @@ def _fits(timed: pl.DataFrame, ev: pl.DataFrame, angle_tolerance_deg: float) -> 
         corrected <= pl.col("dur_s") + pl.col("tol"),
     ).with_columns(
         gap_s=_gap(corrected),
+        instant_gap_s=_instant_gap(corrected),
         geometry=geometry(angle_tolerance_deg),
         **fingerprint(angle_tolerance_deg),
     )
@@ -71,6 +83,20 @@ def _contenders(fits: pl.DataFrame) -> pl.DataFrame:
     return fits.filter(
         pl.col("gap_s") <= pl.col("gap_s").min().over("sop_instance_uid") + pl.col("margin")
     )
+
+
+def _only_possible(fits: pl.DataFrame, rounding_s: float) -> pl.DataFrame:
+    """The fitting pairs whose window alone can have held the image: within the offset's
+    uncertainty of the moments it can have been taken (``_instant_gap``), while every other
+    fitting window is more than the uncertainty plus ``rounding_s`` away from them."""
+    possible = pl.col("instant_gap_s") <= pl.col("uncertainty_s")
+    excluded = pl.col("instant_gap_s") > pl.col("uncertainty_s") + rounding_s
+    single = (
+        fits.group_by("sop_instance_uid")
+        .agg(n=pl.len(), possible=possible.sum(), excluded=excluded.sum())
+        .filter(pl.col("possible") == 1, pl.col("excluded") == pl.col("n") - 1)
+    )
+    return fits.filter(possible).join(single.select("sop_instance_uid"), on="sop_instance_uid")
 
 
 def _by_fingerprint(fits: pl.DataFrame) -> pl.DataFrame:
@@ -187,13 +213,19 @@ def classify_leftovers(
         pl.col("second_gap_s").is_null()
         | (pl.col("second_gap_s") - pl.col("gap_s") >= pl.col("margin"))
     ) & ~vetoed
-    undecided = ranked.filter(~decided)
+    # where the gaps cannot separate the windows, a whole-second TM modelled exactly may
+    only = _only_possible(fits, s.tm_rounding_s).join(
+        ranked.filter(~decided).select("sop_instance_uid", "strong_fits"), on="sop_instance_uid"
+    )
+    only = only.filter(pl.col("fp_strong") | (pl.col("strong_fits") == 0))
+    undecided = ranked.filter(~decided).join(only, on="sop_instance_uid", how="anti")
     open_fits = fits.join(undecided, on="sop_instance_uid", how="semi")
     by_fingerprint = _by_fingerprint(open_fits)
     by_geometry = _by_geometry(open_fits.join(by_fingerprint, on="sop_instance_uid", how="anti"))
     links = pl.concat(
         [
             ranked.filter(decided).with_columns(decided_by=pl.lit("time")),
+            only.with_columns(decided_by=pl.lit("time")),
             by_fingerprint.with_columns(decided_by=pl.lit("fingerprint")),
             by_geometry.with_columns(decided_by=pl.lit("geometry")),
         ],
