@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := data/demo
 export DAGSTER_HOME := $(CURDIR)/dagster_home
+# The demo's rooms for `make demo` and for runs launched from `make ui` alike, so a room has one
+# name whichever way its runs start; a site sets its own (XRF_ROOMS_FILE=/etc/xrf/rooms.yaml make ui).
+export XRF_ROOMS_FILE ?= $(CURDIR)/examples/rooms.yaml
 
 .PHONY: demo test test-fast ui schema lint bench clean listen
 
@@ -19,7 +22,7 @@ $(DEMO)/truth/studies.parquet: | $(BIN)/.installed
 
 ## demo: create the environment, generate the demo corpus, run the whole graph on it
 demo: $(BIN)/.installed $(DEMO)/truth/studies.parquet
-	XRF_ROOMS_FILE=examples/rooms.yaml $(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
+	$(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
 
 ## test: the whole test suite (what CI runs)
 test: $(BIN)/.installed

@@ -26,7 +26,12 @@ def _run(args: argparse.Namespace) -> int:
 
     # unset options (None) are resolved from XRF_* when the run uses them, as in the UI
     settings = XrfSettings(
-        input_dir=args.input, output_dir=args.output, full_rebuild=args.full_rebuild or None
+        input_dir=args.input,
+        output_dir=args.output,
+        full_rebuild=args.full_rebuild or None,
+        rooms_file=args.rooms,
+        procedures_file=args.procedures,
+        drl_file=args.drl,
     )
     summary = run_all(settings)
     print(summary.render())
@@ -122,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", help="DICOM root (default: $XRF_INPUT_DIR, else the demo corpus)")
     p.add_argument("--output", help="table root (default: $XRF_OUTPUT_DIR, else the demo output)")
     p.add_argument("--full-rebuild", action="store_true", help="re-read every file")
+    p.add_argument("--rooms", help="rooms file, YAML (default: $XRF_ROOMS_FILE, else raw names)")
+    p.add_argument("--procedures", help="procedure map, YAML (default: $XRF_PROCEDURES_FILE)")
+    p.add_argument("--drl", help="reference levels, YAML (default: $XRF_DRL_FILE, else European)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("schema", help="print the data dictionary (Markdown)")

@@ -1,6 +1,9 @@
 """``xrf-dose run``: the whole asset graph in-process, with Dagster's own execution.
 
-Ingest and link run once (unpartitioned), then the audit assets once per month found in the data.
+The run launches the code location's own jobs, as the UI does: ``ingest`` (ingest and link,
+unpartitioned) once, then ``monthly_audit`` once per month found in the data, the settings given
+as the resource's run config. So the UI lists these runs under their job names, and a run started
+here and one started from the UI resolve the same settings the same way.
 A month whose audit fails (a blocking check: a systemic fault) does not stop the others: every
 month is audited, and the run fails only afterwards, naming the months it could not publish.
 Run history goes to ``$DAGSTER_HOME`` when it is set (so the UI shows these runs; a folder created
@@ -14,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from pipelines.definitions import defs
+from pipelines.jobs import ingest_job, monthly_audit_job
 from xrf_assets.assets.partitions import monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
 from xrf_assets.resources import XrfSettings
@@ -76,23 +80,31 @@ def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> R
         return _run_all(settings, own)
 
 
+def run_config(settings: XrfSettings) -> dict[str, Any]:
+    """The settings as the run config of the ``settings`` resource (what the UI's launchpad
+    sends), fields left unset omitted so they still resolve from ``XRF_*`` at run time."""
+    config = settings.model_dump(exclude_none=True)
+    return {**_RUN_CONFIG, "resources": {"settings": {"config": config}}}
+
+
 def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
-    definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
+    config = run_config(settings)
 
-    def run(selection: AssetSelection, month: str | None = None) -> bool:
-        return materialize(
-            definitions,
-            resources={"settings": settings},
-            instance=instance,
-            selection=selection,
-            partition_key=month,
-            run_config=_RUN_CONFIG,
-            raise_on_error=month is None,
-        ).success
+    def run(job: str, month: str | None = None) -> bool:
+        return (
+            defs.resolve_job_def(job)
+            .execute_in_process(
+                run_config=config,
+                instance=instance,
+                partition_key=month,
+                raise_on_error=month is None,
+            )
+            .success
+        )
 
-    run(AssetSelection.groups("ingest", "link"))
+    run(ingest_job.name)
     months = _months_in_data(settings)
-    failed = [month for month in months if not run(AssetSelection.groups("audit"), month)]
+    failed = [month for month in months if not run(monthly_audit_job.name, month)]
     store = settings.store()
     counts = {
         "files seen": store.read("dicom_files").height,
