@@ -6,7 +6,10 @@ DEMO := data/demo
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 # The demo's rooms for `make demo` and for runs launched from `make ui` alike, so a room has one
 # name whichever way its runs start; a site sets its own (XRF_ROOMS_FILE=/etc/xrf/rooms.yaml make ui).
-export XRF_ROOMS_FILE ?= $(CURDIR)/examples/rooms.yaml
+# Partitions from the demo's first month, unless XRF_INPUT_DIR names another archive (then the
+# default, 2016-01, or XRF_FIRST_MONTH). Not for `make test`: tests set what they need.
+demo ui: export XRF_ROOMS_FILE ?= $(CURDIR)/examples/rooms.yaml
+demo ui: export XRF_FIRST_MONTH ?= $(if $(XRF_INPUT_DIR),,2026-09)
 
 .PHONY: demo test test-fast ui schema lint bench clean listen
 

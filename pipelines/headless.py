@@ -21,7 +21,7 @@ from dagster import DagsterInstance
 
 from pipelines.definitions import defs
 from pipelines.jobs import ingest_job, monthly_audit_job
-from xrf_assets.assets.partitions import monthly_partitions
+from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
 from xrf_assets.resources import XrfSettings
 
@@ -32,6 +32,7 @@ class RunSummary:
     months: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     failed_months: list[str] = field(default_factory=list)  # audited, but not published
+    unpartitioned_months: list[str] = field(default_factory=list)  # no partition: not audited
 
     def render(self) -> str:
         lines = [f"{name:>22}: {n}" for name, n in self.counts.items()]
@@ -40,6 +41,12 @@ class RunSummary:
             lines.append(
                 f"{'NOT PUBLISHED':>22}: {', '.join(self.failed_months)} "
                 "(a blocking audit check failed; see the run log)"
+            )
+        if self.unpartitioned_months:
+            lines.append(
+                f"{'NOT AUDITED':>22}: {', '.join(self.unpartitioned_months)} "
+                f"(no partition: they lie before {FIRST_MONTH_ENV}={monthly_partitions.start:%Y-%m}"
+                " or after the running month)"
             )
         lines.append(f"{'tables under':>22}: {self.output_dir}")
         return "\n".join(lines)
@@ -56,12 +63,14 @@ def prepare_dagster_home(home: Path) -> None:
         config.write_text(TELEMETRY_OFF, encoding="utf-8")
 
 
-def _months_in_data(settings: XrfSettings) -> list[str]:
-    """Every month in which ``study_dose`` places a study (the one rule: ``study_months``)."""
+def _months_in_data(settings: XrfSettings) -> tuple[list[str], list[str]]:
+    """Every month in which ``study_dose`` places a study (the one rule: ``study_months``): those
+    with a partition, and those without one."""
     store = settings.store()
-    placed = study_months(store.read("irradiation_events"), store.read("images"))
+    studies = study_months(store.read("irradiation_events"), store.read("images"))
+    placed = set(studies.get_column("month").drop_nulls())
     valid = set(monthly_partitions.get_partition_keys())
-    return sorted(m for m in set(placed.get_column("month")) if m in valid)
+    return sorted(placed & valid), sorted(placed - valid)
 
 
 # Our assets log what a user needs at INFO; Dagster's step bookkeeping is DEBUG.
@@ -103,7 +112,7 @@ def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
         )
 
     run(ingest_job.name)
-    months = _months_in_data(settings)
+    months, unpartitioned = _months_in_data(settings)
     failed = [month for month in months if not run(monthly_audit_job.name, month)]
     store = settings.store()
     counts = {
@@ -113,4 +122,4 @@ def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
         "links": store.read("event_image_links").height,
         "unlinked images": store.read("unlinked_images").height,
     }
-    return RunSummary(store.root, months, counts, failed)
+    return RunSummary(store.root, months, counts, failed, unpartitioned)
