@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,25 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _privacy_problem(args: argparse.Namespace) -> str | None:
+    """The privacy settings as the run will resolve them, checked before Dagster is imported
+    (seconds of start-up): a missing or short key fails at once, in one line."""
+    from xrf_assets.core.ingest.privacy import MODE_ENV, PrivacyError
+    from xrf_assets.locations import DEMO_INPUT, privacy_for
+
+    input_dir = Path(args.input or os.environ.get("XRF_INPUT_DIR") or DEMO_INPUT)
+    try:
+        privacy_for(os.environ.get(MODE_ENV) or None, input_dir)
+    except PrivacyError as exc:
+        return str(exc)
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
+    problem = _privacy_problem(args)
+    if problem:
+        print(f"xrf-dose run: {problem}", file=sys.stderr)
+        return 2
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings
 
