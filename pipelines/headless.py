@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from dagster import DagsterInstance
 
 from pipelines.definitions import defs
 from pipelines.jobs import ingest_job, monthly_audit_job
 from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
+from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
 
 
@@ -33,10 +35,12 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     failed_months: list[str] = field(default_factory=list)  # audited, but not published
     unpartitioned_months: list[str] = field(default_factory=list)  # no partition: not audited
+    month_findings: dict[str, str] = field(default_factory=dict)  # month -> alerts, DRL exceedances
 
     def render(self) -> str:
         lines = [f"{name:>22}: {n}" for name, n in self.counts.items()]
         lines.append(f"{'months':>22}: {', '.join(self.months) or 'none'}")
+        lines += [f"{month:>22}: {found}" for month, found in self.month_findings.items()]
         if self.failed_months:
             lines.append(
                 f"{'NOT PUBLISHED':>22}: {', '.join(self.failed_months)} "
@@ -122,4 +126,16 @@ def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
         "links": store.read("event_image_links").height,
         "unlinked images": store.read("unlinked_images").height,
     }
-    return RunSummary(store.root, months, counts, failed, unpartitioned)
+    published = [m for m in months if m not in failed]
+    findings = {m: month_findings(store, m) for m in published}
+    return RunSummary(store.root, months, counts, failed, unpartitioned, findings)
+
+
+def month_findings(store: TableStore, month: str) -> str:
+    """A month's alerts by rule and the procedures whose median DAP is above the DRL, as
+    published in dose_alerts and drl_comparison."""
+    alerts = store.read("dose_alerts", month=month).get_column("rule").value_counts(sort=True)
+    rules = ", ".join(f"{r} {n}" for r, n in alerts.sort("rule").iter_rows()) or "none"
+    drl = store.read("drl_comparison", month=month).filter(pl.col("above_drl"))
+    above = ", ".join(sorted(drl.get_column("procedure"))) or "none"
+    return f"alerts {alerts.get_column('count').sum()} ({rules}); above DRL: {above}"
