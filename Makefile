@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := data/demo
 export DAGSTER_HOME := $(CURDIR)/dagster_home
+# The demo's rooms for `make demo` and for runs launched from `make ui` alike, so a room has one
+# name whichever way its runs start; a site sets its own (XRF_ROOMS_FILE=/etc/xrf/rooms.yaml make ui).
+# Partitions from the demo's first month, unless XRF_INPUT_DIR names another archive (then the
+# default, 2016-01, or XRF_FIRST_MONTH). Not for `make test`: tests set what they need.
+demo ui: export XRF_ROOMS_FILE ?= $(CURDIR)/examples/rooms.yaml
+demo ui: export XRF_FIRST_MONTH ?= $(if $(XRF_INPUT_DIR),,2026-09)
 
 .PHONY: demo test test-fast ui schema lint bench clean listen
 
@@ -19,7 +25,7 @@ $(DEMO)/truth/studies.parquet: | $(BIN)/.installed
 
 ## demo: create the environment, generate the demo corpus, run the whole graph on it
 demo: $(BIN)/.installed $(DEMO)/truth/studies.parquet
-	XRF_ROOMS_FILE=examples/rooms.yaml $(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
+	$(BIN)/xrf-dose run --input $(DEMO)/dicom --output $(DEMO)/output
 
 ## test: the whole test suite (what CI runs)
 test: $(BIN)/.installed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,13 +21,36 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _privacy_problem(args: argparse.Namespace) -> str | None:
+    """The privacy settings as the run will resolve them, checked before Dagster is imported
+    (seconds of start-up): a missing or short key fails at once, in one line."""
+    from xrf_assets.core.ingest.privacy import MODE_ENV, PrivacyError
+    from xrf_assets.locations import DEMO_INPUT, privacy_for
+
+    input_dir = Path(args.input or os.environ.get("XRF_INPUT_DIR") or DEMO_INPUT)
+    try:
+        privacy_for(os.environ.get(MODE_ENV) or None, input_dir)
+    except PrivacyError as exc:
+        return str(exc)
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
+    problem = _privacy_problem(args)
+    if problem:
+        print(f"xrf-dose run: {problem}", file=sys.stderr)
+        return 2
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings
 
     # unset options (None) are resolved from XRF_* when the run uses them, as in the UI
     settings = XrfSettings(
-        input_dir=args.input, output_dir=args.output, full_rebuild=args.full_rebuild or None
+        input_dir=args.input,
+        output_dir=args.output,
+        full_rebuild=args.full_rebuild or None,
+        rooms_file=args.rooms,
+        procedures_file=args.procedures,
+        drl_file=args.drl,
     )
     summary = run_all(settings)
     print(summary.render())
@@ -122,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", help="DICOM root (default: $XRF_INPUT_DIR, else the demo corpus)")
     p.add_argument("--output", help="table root (default: $XRF_OUTPUT_DIR, else the demo output)")
     p.add_argument("--full-rebuild", action="store_true", help="re-read every file")
+    p.add_argument("--rooms", help="rooms file, YAML (default: $XRF_ROOMS_FILE, else raw names)")
+    p.add_argument("--procedures", help="procedure map, YAML (default: $XRF_PROCEDURES_FILE)")
+    p.add_argument("--drl", help="reference levels, YAML (default: $XRF_DRL_FILE, else European)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("schema", help="print the data dictionary (Markdown)")

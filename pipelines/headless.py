@@ -1,6 +1,9 @@
 """``xrf-dose run``: the whole asset graph in-process, with Dagster's own execution.
 
-Ingest and link run once (unpartitioned), then the audit assets once per month found in the data.
+The run launches the code location's own jobs, as the UI does: ``ingest`` (ingest and link,
+unpartitioned) once, then ``monthly_audit`` once per month found in the data, the settings given
+as the resource's run config. So the UI lists these runs under their job names, and a run started
+here and one started from the UI resolve the same settings the same way.
 A month whose audit fails (a blocking check: a systemic fault) does not stop the others: every
 month is audited, and the run fails only afterwards, naming the months it could not publish.
 Run history goes to ``$DAGSTER_HOME`` when it is set (so the UI shows these runs; a folder created
@@ -14,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetSelection, DagsterInstance, materialize
+import polars as pl
+from dagster import DagsterInstance
 
 from pipelines.definitions import defs
-from xrf_assets.assets.partitions import monthly_partitions
+from pipelines.jobs import ingest_job, monthly_audit_job
+from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
+from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
 
 
@@ -28,14 +34,23 @@ class RunSummary:
     months: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     failed_months: list[str] = field(default_factory=list)  # audited, but not published
+    unpartitioned_months: list[str] = field(default_factory=list)  # no partition: not audited
+    month_findings: dict[str, str] = field(default_factory=dict)  # month -> alerts, DRL exceedances
 
     def render(self) -> str:
         lines = [f"{name:>22}: {n}" for name, n in self.counts.items()]
         lines.append(f"{'months':>22}: {', '.join(self.months) or 'none'}")
+        lines += [f"{month:>22}: {found}" for month, found in self.month_findings.items()]
         if self.failed_months:
             lines.append(
                 f"{'NOT PUBLISHED':>22}: {', '.join(self.failed_months)} "
                 "(a blocking audit check failed; see the run log)"
+            )
+        if self.unpartitioned_months:
+            lines.append(
+                f"{'NOT AUDITED':>22}: {', '.join(self.unpartitioned_months)} "
+                f"(no partition: they lie before {FIRST_MONTH_ENV}={monthly_partitions.start:%Y-%m}"
+                " or after the running month)"
             )
         lines.append(f"{'tables under':>22}: {self.output_dir}")
         return "\n".join(lines)
@@ -52,12 +67,14 @@ def prepare_dagster_home(home: Path) -> None:
         config.write_text(TELEMETRY_OFF, encoding="utf-8")
 
 
-def _months_in_data(settings: XrfSettings) -> list[str]:
-    """Every month in which ``study_dose`` places a study (the one rule: ``study_months``)."""
+def _months_in_data(settings: XrfSettings) -> tuple[list[str], list[str]]:
+    """Every month in which ``study_dose`` places a study (the one rule: ``study_months``): those
+    with a partition, and those without one."""
     store = settings.store()
-    placed = study_months(store.read("irradiation_events"), store.read("images"))
+    studies = study_months(store.read("irradiation_events"), store.read("images"))
+    placed = set(studies.get_column("month").drop_nulls())
     valid = set(monthly_partitions.get_partition_keys())
-    return sorted(m for m in set(placed.get_column("month")) if m in valid)
+    return sorted(placed & valid), sorted(placed - valid)
 
 
 # Our assets log what a user needs at INFO; Dagster's step bookkeeping is DEBUG.
@@ -76,23 +93,31 @@ def run_all(settings: XrfSettings, instance: DagsterInstance | None = None) -> R
         return _run_all(settings, own)
 
 
+def run_config(settings: XrfSettings) -> dict[str, Any]:
+    """The settings as the run config of the ``settings`` resource (what the UI's launchpad
+    sends), fields left unset omitted so they still resolve from ``XRF_*`` at run time."""
+    config = settings.model_dump(exclude_none=True)
+    return {**_RUN_CONFIG, "resources": {"settings": {"config": config}}}
+
+
 def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
-    definitions: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
+    config = run_config(settings)
 
-    def run(selection: AssetSelection, month: str | None = None) -> bool:
-        return materialize(
-            definitions,
-            resources={"settings": settings},
-            instance=instance,
-            selection=selection,
-            partition_key=month,
-            run_config=_RUN_CONFIG,
-            raise_on_error=month is None,
-        ).success
+    def run(job: str, month: str | None = None) -> bool:
+        return (
+            defs.resolve_job_def(job)
+            .execute_in_process(
+                run_config=config,
+                instance=instance,
+                partition_key=month,
+                raise_on_error=month is None,
+            )
+            .success
+        )
 
-    run(AssetSelection.groups("ingest", "link"))
-    months = _months_in_data(settings)
-    failed = [month for month in months if not run(AssetSelection.groups("audit"), month)]
+    run(ingest_job.name)
+    months, unpartitioned = _months_in_data(settings)
+    failed = [month for month in months if not run(monthly_audit_job.name, month)]
     store = settings.store()
     counts = {
         "files seen": store.read("dicom_files").height,
@@ -101,4 +126,16 @@ def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
         "links": store.read("event_image_links").height,
         "unlinked images": store.read("unlinked_images").height,
     }
-    return RunSummary(store.root, months, counts, failed)
+    published = [m for m in months if m not in failed]
+    findings = {m: month_findings(store, m) for m in published}
+    return RunSummary(store.root, months, counts, failed, unpartitioned, findings)
+
+
+def month_findings(store: TableStore, month: str) -> str:
+    """A month's alerts by rule and the procedures whose median DAP is above the DRL, as
+    published in dose_alerts and drl_comparison."""
+    alerts = store.read("dose_alerts", month=month).get_column("rule").value_counts(sort=True)
+    rules = ", ".join(f"{r} {n}" for r, n in alerts.sort("rule").iter_rows()) or "none"
+    drl = store.read("drl_comparison", month=month).filter(pl.col("above_drl"))
+    above = ", ".join(sorted(drl.get_column("procedure"))) or "none"
+    return f"alerts {alerts.get_column('count').sum()} ({rules}); above DRL: {above}"

@@ -1,12 +1,18 @@
-"""Jobs users launch from the UI, the schedule and the sensor."""
+"""Jobs users launch from the UI, the schedule and the sensor.
 
-from dagster import AssetSelection, define_asset_job
+Both run their steps in the run's own process (``in_process_executor``): each step is seconds of
+work (ingest parallelises its reads in its own process pool), while Dagster's default executor
+starts one Python process per step, which made a one-month audit from the UI take ~55 s.
+"""
+
+from dagster import AssetSelection, define_asset_job, in_process_executor
 
 # Read new/changed files and relink: unpartitioned, cheap when nothing changed.
 ingest_job = define_asset_job(
     "ingest",
     selection=AssetSelection.groups("ingest", "link"),
     description="Read new or changed DICOM files into the ingest tables; relink images to events.",
+    executor_def=in_process_executor,
 )
 
 # The monthly audit a physicist signs: one month partition of every audit table (the monthly
@@ -15,4 +21,5 @@ monthly_audit_job = define_asset_job(
     "monthly_audit",
     selection=AssetSelection.groups("audit"),
     description="One month: study totals, room/protocol statistics, DRL comparison, alerts.",
+    executor_def=in_process_executor,
 )

@@ -19,17 +19,16 @@ from pydantic import Field
 from xrf_assets.core.audit.alerts import AlertThresholds
 from xrf_assets.core.audit.drl import ReferenceLevels
 from xrf_assets.core.audit.procedures import ProcedureMap
-from xrf_assets.core.ingest.privacy import HASH_IDS_ENV, KEY_ENV, MODE_ENV, PrivacySettings
+from xrf_assets.core.ingest.privacy import KEY_ENV, MODE_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
 from xrf_assets.core.linking.links import LinkSettings
 from xrf_assets.core.skin.geometry import Conventions
 from xrf_assets.core.store import TableStore
+from xrf_assets.locations import DEMO_INPUT, DEMO_OUTPUT, PROJECT_ROOT, privacy_for
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEMO_DIR = PROJECT_ROOT / "data" / "demo"
-DEMO_INPUT = DEMO_DIR / "dicom"
-DEMO_OUTPUT = DEMO_DIR / "output"
+__all__ = ["DEMO_INPUT", "DEMO_OUTPUT", "PROJECT_ROOT", "XrfSettings"]
+
 
 # field -> the environment variable that fills it when config leaves it unset
 ENV_VARS: dict[str, str] = {
@@ -117,14 +116,7 @@ class XrfSettings(ConfigurableResource):
         return RoomDirectory.from_yaml(self._setting("rooms_file"))
 
     def privacy_settings(self) -> PrivacySettings:
-        """The key comes from the environment only, never from run config (it would be shown)."""
-        is_demo = self.input_path().resolve() == DEMO_INPUT.resolve()
-        return PrivacySettings.from_settings(
-            self._setting("privacy"),
-            os.environ.get(KEY_ENV),
-            demo=is_demo,
-            hash_identifiers=(os.environ.get(HASH_IDS_ENV) or "").strip().lower() in _TRUE,
-        )
+        return privacy_for(self._setting("privacy"), self.input_path())
 
     def ingest_settings(self) -> IngestSettings:
         full_rebuild = self.full_rebuild

@@ -77,6 +77,9 @@ def test_month_is_published_with_summaries_and_check_results(
         "links_within_study": (True, "WARN"),
         "imaged_studies_have_dose_report": (False, "WARN"),
     }
+    assert {e.metadata["partition"].value for e in result.get_asset_check_evaluations()} == {
+        "2026-10"
+    }
     meta = result.asset_materializations_for_node("study_dose")[0].metadata
     assert meta["dagster/row_count"].value == 10  # S12: a study known from its image only
     assert "| A | fluoroscopy | 5 | 100 | 225 |" in meta["summary"].value
@@ -168,6 +171,15 @@ def test_a_month_whose_window_holds_a_broken_event_is_not_published(
     _unit_error(settings.store())
     assert not _run(settings, instance, "2026-11").success  # the window reaches back to October
     assert all(not settings.store().months(t) for t in AUDIT_TABLES)
+
+
+def test_every_check_has_a_description() -> None:
+    specs = [s for a in [*audit.assets, *audit.asset_checks] for s in a.check_specs]
+    assert len(specs) == 5
+    described = {s.name: s.description for s in specs}
+    assert described["unique_event_uids"].startswith("An Irradiation Event UID (113769)")
+    assert described["imaged_studies_have_dose_report"].startswith("Studies of the month with")
+    assert all(described.values())
 
 
 def test_assets_are_in_the_audit_group_on_monthly_partitions() -> None:

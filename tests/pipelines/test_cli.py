@@ -1,5 +1,8 @@
 """``xrf-dose`` subcommands that need no Dagster run."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,3 +18,23 @@ def test_synth_writes_the_preset(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "studies" in capsys.readouterr().out
     truth = GroundTruth.read(tmp_path)
     assert truth.studies.height == 3 * 4 + 3
+
+
+def test_a_missing_pseudonym_key_stops_the_run_in_one_line_before_dagster(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XRF_")}
+    env["XRF_PRIVACY"] = "pseudonymize"
+    run = ["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+    probe = (
+        "import sys; from pipelines.cli import main; code = main(sys.argv[1:]); "
+        "print(code, 'dagster' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *run], env=env, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["2", "False"]  # exit code 2, Dagster never imported
+    assert done.stderr.splitlines() == [
+        "xrf-dose run: pseudonymize needs a secret key: set XRF_PSEUDONYM_KEY (at least 16 "
+        "characters), or set XRF_PRIVACY=identified to keep patient identities"
+    ]
+    assert not (tmp_path / "out").exists()

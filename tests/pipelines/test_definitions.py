@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from builders.tools import run_tool
-from dagster import AssetKey
+from dagster import AssetKey, in_process_executor
 
 from pipelines.definitions import defs
 from schemas import contract, contracts
@@ -55,6 +55,12 @@ def test_jobs_schedule_and_sensor_are_registered() -> None:
     assert defs.resolve_job_def("ingest") is not None
     assert defs.resolve_job_def("monthly_audit").partitions_def is not None
     assert defs.schedules and defs.sensors
+
+
+def test_jobs_run_their_steps_in_the_run_process() -> None:
+    # the default multiprocess executor starts one process per step: ~55 s for a one-month audit
+    for job in ("ingest", "monthly_audit"):
+        assert defs.resolve_job_def(job).executor_def is in_process_executor
 
 
 def test_asset_groups_and_partitions_are_the_contracts() -> None:

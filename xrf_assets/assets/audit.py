@@ -41,13 +41,27 @@ _DAP_SUMMARY = ["dap_median_gy_cm2", "dap_p75_drl_candidate_gy_cm2"]
 _ROOM_SUMMARY = ["room_id", "modality", "study_count", *_DAP_SUMMARY]
 
 
-def _check_result(outcome: CheckOutcome) -> AssetCheckResult:
+# What each check of what the audit reads guards (the UI shows it with the check).
+INPUT_CHECK_DESCRIPTIONS: dict[str, str] = {
+    "event_dose_within_physical_bounds": "Irradiation events whose DAP or Dose (RP) lie outside "
+    "physical bounds (a unit read wrongly); blocks the month above 5 % of its events.",
+    "unique_event_uids": "An Irradiation Event UID (113769) found more than once would count its "
+    "dose twice; blocks the month.",
+    "report_totals_match_events": "Accumulated totals of each dose report (TID 10002) against "
+    "the sum of its events; a mismatch is flagged on the study.",
+    "links_within_study": "Images linked to an event of another study (a PACS merge or split): "
+    "named, never blocking.",
+}
+
+
+def _check_result(outcome: CheckOutcome, month: str) -> AssetCheckResult:
     return AssetCheckResult(
         check_name=outcome.name,
         passed=outcome.passed,
         severity=AssetCheckSeverity.ERROR if outcome.blocking else AssetCheckSeverity.WARN,
         description=outcome.description,
         metadata={
+            "partition": month,
             "failures": outcome.failures,
             "sample": MetadataValue.md(markdown_table(pl.DataFrame(outcome.sample))),
         },
@@ -58,7 +72,8 @@ def _check_result(outcome: CheckOutcome) -> AssetCheckResult:
     "study_dose",
     reads=["irradiation_events", "accumulated_dose", "images", "event_image_links"],
     check_specs=[
-        AssetCheckSpec(n, asset="study_dose", blocking=b) for n, b in INPUT_CHECKS.items()
+        AssetCheckSpec(n, asset="study_dose", blocking=b, description=INPUT_CHECK_DESCRIPTIONS[n])
+        for n, b in INPUT_CHECKS.items()
     ],
 )
 def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
@@ -75,7 +90,7 @@ def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
         month,
         settings.alert_thresholds().window_months,
     )
-    yield from (_check_result(o) for o in outcomes)
+    yield from (_check_result(o, month) for o in outcomes)
     blocked = [o for o in outcomes if o.blocking and not o.passed]
     if blocked:
         raise Failure(
@@ -103,7 +118,8 @@ def imaged_studies_have_dose_report(
     month = context.op_execution_context.partition_key
     tables = MonthTables("study_dose", settings.store(), month, frozenset({"images", "study_dose"}))
     return _check_result(
-        check_imaged_studies_reported(tables.read("images"), tables.read("study_dose"), month)
+        check_imaged_studies_reported(tables.read("images"), tables.read("study_dose"), month),
+        month,
     )
 
 

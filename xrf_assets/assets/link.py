@@ -27,7 +27,8 @@ def image_event_linking(
         settings.link_settings(),
     )
     figures = link_figures(result)
-    context.log.info("linking: %s", {k: v for k, v in figures.items() if isinstance(v, int)})
+    counts = [f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if isinstance(v, int)]
+    context.log.info("linking: %s", ", ".join(counts))
     yield MaterializeResult(
         asset_key="event_image_links",
         metadata=table_metadata(store.write("event_image_links", result.links), **figures),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -191,6 +192,31 @@ def _stage_batch(
     area.append(files, rows)
 
 
+@dataclass
+class Progress:
+    """Files read so far of ``total``, the rate and the time left, logged after each staged batch
+    (every ``batch_size`` files: a few seconds of reading)."""
+
+    total: int
+    clock: Callable[[], float] = time.monotonic
+    done: int = 0
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def line(self, read: int) -> str:
+        self.done += read
+        elapsed = max(self.clock() - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate else 0.0
+        share = 100 * self.done / self.total if self.total else 100.0
+        return (
+            f"read {self.done}/{self.total} files ({share:.0f} %), {rate:.0f} files/s, "
+            f"{eta:.0f} s left"
+        )
+
+
 def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger) -> IngestSummary:
     """Read what changed under ``settings.input_dir`` and publish the ingest tables to ``store``."""
     input_dir = Path(settings.input_dir)
@@ -219,8 +245,10 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
         ctx = ReaderContext(input_dir, privacy)
         workers = settings.workers or os.cpu_count() or 1
         paths = [f.path for f in plan.to_read]
+        progress = Progress(len(paths))
         for outcomes in read_batches(ctx, paths, workers, settings.batch_size):
             _stage_batch(staging, outcomes, by_path, log, privacy)
+            log.info("%s", progress.line(len(outcomes)))
         staging.compact()
         tables = publish(staging.load(), settings.rooms, privacy)
         _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
