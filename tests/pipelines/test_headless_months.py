@@ -16,16 +16,15 @@ import pytest
 from builders.corpus import corpus_file
 from dagster import instance_for_test
 
-from pipelines.headless import run_all
+from pipelines.headless import RunSummary, run_all
 from xrf_assets.assets.partitions import FIRST_MONTH_ENV
 from xrf_assets.resources import XrfSettings
 
 KEY = "headless-months-test-key-0123456789"
 
 
-def test_a_study_without_study_date_is_audited(tmp_path: Path) -> None:
-    ds = pydicom.dcmread(corpus_file("RF-RDSR-GE.dcm"))
-    del ds.StudyDate
+def _run_on(ds: pydicom.Dataset, tmp_path: Path) -> tuple[XrfSettings, RunSummary]:
+    """``xrf-dose run``'s whole graph over a tree holding the one report ``ds``."""
     (tmp_path / "in").mkdir()
     ds.save_as(tmp_path / "in" / "report.dcm")
     settings = XrfSettings(
@@ -33,7 +32,13 @@ def test_a_study_without_study_date_is_audited(tmp_path: Path) -> None:
     )
     with pytest.MonkeyPatch.context() as mp, instance_for_test() as instance:
         mp.setenv("XRF_PSEUDONYM_KEY", KEY)
-        summary = run_all(settings, instance)
+        return settings, run_all(settings, instance)
+
+
+def test_a_study_without_study_date_is_audited(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(corpus_file("RF-RDSR-GE.dcm"))
+    del ds.StudyDate
+    settings, summary = _run_on(ds, tmp_path)
     assert summary.months == ["2019-03"]
     store = settings.store()
     assert store.read("irradiation_events").get_column("study_date").is_null().all()
@@ -57,14 +62,7 @@ def test_partitions_start_at_the_first_month_setting_read_at_load() -> None:
 def test_a_month_before_the_first_partition_is_named_not_audited(tmp_path: Path) -> None:
     ds = pydicom.dcmread(corpus_file("RF-RDSR-GE.dcm"))
     ds.StudyDate = "20150316"  # before the default first month, 2016-01
-    (tmp_path / "in").mkdir()
-    ds.save_as(tmp_path / "in" / "report.dcm")
-    settings = XrfSettings(
-        input_dir=str(tmp_path / "in"), output_dir=str(tmp_path / "out"), workers=1
-    )
-    with pytest.MonkeyPatch.context() as mp, instance_for_test() as instance:
-        mp.setenv("XRF_PSEUDONYM_KEY", KEY)
-        summary = run_all(settings, instance)
+    _, summary = _run_on(ds, tmp_path)
     assert (summary.months, summary.unpartitioned_months) == ([], ["2015-03"])
     assert (
         "NOT AUDITED: 2015-03 (no partition: they lie before XRF_FIRST_MONTH=2016-01 "
