@@ -10,21 +10,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xrf_assets.core.ingest.privacy import HASH_IDS_ENV, KEY_ENV, PrivacySettings
+from xrf_assets.core.ingest.privacy import MODE_ENV, PrivacySettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 DEMO_INPUT = DEMO_DIR / "dicom"
 DEMO_OUTPUT = DEMO_DIR / "output"
-_TRUE = {"1", "true", "yes"}
 
 
 def privacy_for(mode: str | None, input_dir: Path) -> PrivacySettings:
     """The key and ``XRF_HASH_IDENTIFIERS`` come from the environment only, never from run config
     (the UI would show them); only the demo corpus may fall back to the public demo key."""
-    return PrivacySettings.from_settings(
-        mode,
-        os.environ.get(KEY_ENV),
-        demo=input_dir.resolve() == DEMO_INPUT.resolve(),
-        hash_identifiers=(os.environ.get(HASH_IDS_ENV) or "").strip().lower() in _TRUE,
-    )
+    environ = {**os.environ, MODE_ENV: mode or ""}
+    return PrivacySettings.from_env(environ, demo=input_dir.resolve() == DEMO_INPUT.resolve())

@@ -23,6 +23,7 @@ from xrf_assets.core.ingest.privacy import KEY_ENV, MODE_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
 from xrf_assets.core.linking.links import LinkSettings
+from xrf_assets.core.settings_files import is_true
 from xrf_assets.core.skin.geometry import Conventions
 from xrf_assets.core.store import TableStore
 from xrf_assets.locations import DEMO_INPUT, DEMO_OUTPUT, PROJECT_ROOT, privacy_for
@@ -42,7 +43,6 @@ ENV_VARS: dict[str, str] = {
     "drl_file": "XRF_DRL_FILE",
     "skin_geometry_file": "XRF_SKIN_GEOMETRY_FILE",
 }
-_TRUE = {"1", "true", "yes"}
 
 
 class XrfSettings(ConfigurableResource):
@@ -121,7 +121,7 @@ class XrfSettings(ConfigurableResource):
     def ingest_settings(self) -> IngestSettings:
         full_rebuild = self.full_rebuild
         if full_rebuild is None:
-            full_rebuild = (self._setting("full_rebuild") or "").lower() in _TRUE
+            full_rebuild = is_true(self._setting("full_rebuild"))
         return IngestSettings(
             input_dir=self.input_path(),
             rooms=self.rooms(),

@@ -1,16 +1,15 @@
 """The Dagster audit assets: materialized on a temporary store, gated by their blocking checks."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 from builders.audit_tables import (
     event_rows,
-    known_accumulated,
     known_events,
     known_images,
     known_links,
+    known_store,
     october,
 )
 from dagster import AssetKey, DagsterInstance, materialize
@@ -32,19 +31,8 @@ AUDIT_TABLES = [
 
 
 @pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    # in-memory: a sqlite-backed instance_for_test costs ~5 s per run on a loaded machine
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
-
-
-@pytest.fixture
 def settings(tmp_path: Path) -> XrfSettings:
-    store = TableStore(tmp_path / "out")
-    store.write("irradiation_events", known_events())
-    store.write("accumulated_dose", known_accumulated())
-    store.write("images", known_images())
-    store.write("event_image_links", known_links())
+    known_store(tmp_path / "out")
     return XrfSettings(input_dir=str(tmp_path / "in"), output_dir=str(tmp_path / "out"))
 
 

@@ -6,12 +6,13 @@ Shared by the audit, asset and BI-reading tests, so every one of them checks the
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 
 from xrf_assets.core.audit.procedures import ProcedureMap
 from xrf_assets.core.audit.study_dose import build_study_dose, study_totals
-from xrf_assets.core.store import frame_from_rows
+from xrf_assets.core.store import TableStore, frame_from_rows
 
 # study -> (room, patient, description, study date, report, modality)
 STUDIES = {
@@ -161,3 +162,13 @@ def october() -> pl.DataFrame:
         "2026-10",
         ProcedureMap.from_yaml(),
     )
+
+
+def known_store(root: Path) -> TableStore:
+    """A table store under ``root`` holding the four audit inputs above, as ingest leaves them."""
+    store = TableStore(root)
+    store.write("irradiation_events", known_events())
+    store.write("accumulated_dose", known_accumulated())
+    store.write("images", known_images())
+    store.write("event_image_links", known_links())
+    return store

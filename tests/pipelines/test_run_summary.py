@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builders.audit_tables import known_accumulated, known_events, known_images, known_links
+from builders.audit_tables import known_store
 from dagster import DagsterInstance, materialize
 
 from pipelines.headless import RunSummary, month_findings
 from xrf_assets.assets import audit, skin
-from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
 
 # 7 alert rows, as test_audit_assets asserts: 3 study rules (2 studies), 4 patient-window rows
@@ -23,11 +22,7 @@ FINDINGS = (
 
 
 def test_summary_lists_alerts_by_rule_and_drl_exceedances(tmp_path: Path) -> None:
-    store = TableStore(tmp_path / "out")
-    store.write("irradiation_events", known_events())
-    store.write("accumulated_dose", known_accumulated())
-    store.write("images", known_images())
-    store.write("event_image_links", known_links())
+    store = known_store(tmp_path / "out")
     settings = XrfSettings(input_dir=str(tmp_path / "in"), output_dir=str(store.root))
     with DagsterInstance.ephemeral() as instance:
         assert materialize(

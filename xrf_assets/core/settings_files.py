@@ -7,6 +7,13 @@ from typing import Any
 
 import yaml
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def is_true(text: str | None) -> bool:
+    """A yes/no setting as an environment variable gives it (1, true, yes, on; any case)."""
+    return (text or "").strip().lower() in _TRUE
+
 
 def read_yaml_mapping(path: Path, what: str, error: type[ValueError]) -> dict[str, Any]:
     """The file as a mapping; an unreadable file, bad YAML or a non-mapping raises ``error``

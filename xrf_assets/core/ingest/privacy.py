@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from xrf_assets.core.settings_files import is_true
+
 Mode = Literal["pseudonymize", "identified"]
 
 PATIENT_COLUMNS: tuple[str, ...] = ("patient_id", "patient_name", "patient_birth_date")
@@ -46,9 +48,6 @@ _MODES: tuple[Mode, ...] = ("pseudonymize", "identified")
 
 class PrivacyError(ValueError):
     """Privacy settings that cannot be used; the message says which variable to set."""
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class PrivacySettings:
             env.get(MODE_ENV),
             env.get(KEY_ENV),
             demo=demo,
-            hash_identifiers=env.get(HASH_IDS_ENV, "").strip().lower() in _TRUE,
+            hash_identifiers=is_true(env.get(HASH_IDS_ENV)),
         )
 
     @property
