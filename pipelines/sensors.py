@@ -54,7 +54,7 @@ def _ingest_active(instance: DagsterInstance) -> bool:
 
 @sensor(
     name="new_dicom_files",
-    job=ingest_job,
+    job_name=ingest_job.name,  # the ingest job of the Definitions, whatever its executor
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.STOPPED,  # a user turns it on (UI): no surprise runs
     description="Ingest when files under the input root appear, change or disappear.",

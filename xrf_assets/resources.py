@@ -22,6 +22,7 @@ from xrf_assets.core.audit.procedures import ProcedureMap
 from xrf_assets.core.ingest.privacy import KEY_ENV, MODE_ENV, PrivacySettings
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import IngestSettings
+from xrf_assets.core.ingest.shards import ShardLayout
 from xrf_assets.core.linking.links import LinkSettings
 from xrf_assets.core.settings_files import is_true
 from xrf_assets.core.skin.geometry import Conventions
@@ -37,6 +38,8 @@ ENV_VARS: dict[str, str] = {
     "output_dir": "XRF_OUTPUT_DIR",
     "rooms_file": "XRF_ROOMS_FILE",
     "workers": "XRF_WORKERS",
+    "ingest_shards": "XRF_INGEST_SHARDS",
+    "ingest_shard_depth": "XRF_INGEST_SHARD_DEPTH",
     "full_rebuild": "XRF_FULL_REBUILD",
     "privacy": MODE_ENV,
     "procedures_file": "XRF_PROCEDURES_FILE",
@@ -66,6 +69,16 @@ class XrfSettings(ConfigurableResource):
     )
     full_rebuild: bool | None = Field(
         default=None, description="Re-read every file instead of new/changed ones."
+    )
+    ingest_shards: int | None = Field(
+        default=None,
+        description="Ingest steps the input tree is split into (an executor may run them on "
+        "other machines); unset: $XRF_INGEST_SHARDS, else 1.",
+    )
+    ingest_shard_depth: int | None = Field(
+        default=None,
+        description="Leading folders of a path that choose its shard (1: ROOM/, 2: ROOM/MONTH/); "
+        "unset: $XRF_INGEST_SHARD_DEPTH, else 1.",
     )
     privacy: str | None = Field(
         default=None,
@@ -128,6 +141,10 @@ class XrfSettings(ConfigurableResource):
             privacy=self.privacy_settings(),
             workers=int(self._setting("workers") or 0) or None,
             full_rebuild=full_rebuild,
+            shards=ShardLayout(
+                int(self._setting("ingest_shards") or 1),
+                int(self._setting("ingest_shard_depth") or 1),
+            ),
         )
 
     def link_settings(self) -> LinkSettings:

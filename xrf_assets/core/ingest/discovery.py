@@ -5,6 +5,10 @@ and special files (FIFOs would block a reader forever). Folder links are followe
 already walked (by its device and inode) is not entered again, and the link is listed with the
 reason, as are broken links, special files and folders that cannot be listed. Paths are relative
 to the root with forward slashes, sorted, so that two walks of the same tree give the same list.
+
+A shard of a sharded ingest walks only its part of the tree (``keep``, shards.py). A folder link
+into another shard's part is listed as already walked, naming the real folder, as the whole walk
+would (there, real folders are walked before any link).
 """
 
 from __future__ import annotations
@@ -64,8 +68,24 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def discover(root: str | os.PathLike[str]) -> Discovery:
-    """List every entry under ``root`` (read-only: only ``stat`` and ``scandir`` are used)."""
+def _walked_elsewhere(
+    root: Path, folder: Path, keep: Callable[[str, bool], bool] | None
+) -> str | None:
+    """The real path of a linked folder inside ``root`` that ``keep`` leaves to another shard."""
+    if keep is None:
+        return None
+    real = Path(os.path.realpath(folder))
+    if not real.is_relative_to(real_root := Path(os.path.realpath(root))):
+        return None
+    rel = real.relative_to(real_root).as_posix()
+    return None if keep(rel, True) else rel
+
+
+def discover(
+    root: str | os.PathLike[str], keep: Callable[[str, bool], bool] | None = None
+) -> Discovery:
+    """List every entry under ``root`` (read-only: only ``stat`` and ``scandir`` are used);
+    with ``keep``, only the entries ``keep(path, is_folder)`` accepts, and what lies under them."""
     root = Path(root)
     files: list[FoundFile] = []
     bad: list[Unreadable] = []
@@ -79,14 +99,15 @@ def discover(root: str | os.PathLike[str]) -> Discovery:
         else:
             linked.sort(reverse=True)
             rel, folder, key = linked.pop()
-            if key in walked:
+            walked_as = walked.get(key) or _walked_elsewhere(root, folder, keep)
+            if walked_as is not None:
                 bad.append(
                     Unreadable(
                         rel,
                         "ignored",
                         "symbolic link to folder '{target}', already walked: not followed "
                         "again (link loop or alias)",
-                        target=walked[key],
+                        target=walked_as,
                     )
                 )
                 continue
@@ -111,7 +132,10 @@ def discover(root: str | os.PathLike[str]) -> Discovery:
                     if entry.is_symlink()
                     else f"cannot be examined ({exc.strerror})"
                 )
-                bad.append(Unreadable(rel, "rejected", reason))
+                if keep is None or keep(rel, False):
+                    bad.append(Unreadable(rel, "rejected", reason))
+                continue
+            if keep is not None and not keep(rel, stat.S_ISDIR(st.st_mode)):
                 continue
             if stat.S_ISDIR(st.st_mode):
                 key = (st.st_dev, st.st_ino)

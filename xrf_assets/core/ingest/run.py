@@ -7,10 +7,17 @@ dicom_files, images, irradiation_events, accumulated_dose and event_image_refs f
 staging. Killed at any point, a run leaves every table as before or after it, and the next run
 picks up from the last staged batch (and removes the temporary files the killed one left). Log
 lines name files by their published name: a keyed file id in pseudonymize mode.
+
+The same stage runs as separate steps (shards.py): :func:`prepare_shards` brings the staging into
+the configured layout, :func:`ingest_shard` does (1)-(4) for one shard's part of the tree into that
+shard's own staging, and :func:`publish_shards` does (5) from all shards' staging. Any executor may
+place the shard steps on other machines that see the same input and output folders;
+:func:`run_ingest` runs the three in turn, in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -28,6 +35,7 @@ from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.publish import publish
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
 from xrf_assets.core.ingest.rooms import RoomDirectory
+from xrf_assets.core.ingest.shards import ShardLayout, check_layout, merged, prepare_layout
 from xrf_assets.core.ingest.staging import ROW_TABLES, StagingArea, files_schema, staged_frame
 from xrf_assets.core.store import TableStore, WriteInfo
 
@@ -42,6 +50,8 @@ class IngestSettings:
     workers: int | None = None  # None: os.cpu_count(); 1: read inline
     batch_size: int = 1000  # files per staged batch: bounds memory and the work a crash loses
     full_rebuild: bool = False  # read every present file again
+    # default one shard: the whole tree in one step, staged in _state
+    shards: ShardLayout = field(default_factory=ShardLayout)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,16 @@ class IngestSummary:
     by_status: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
     written: dict[str, WriteInfo] = field(default_factory=dict)  # table -> what was published
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    """What one shard step found and read."""
+
+    shard: int
+    files_seen: int
+    files_read: int
+    files_unchanged: int
 
 
 class IngestError(ValueError):
@@ -217,29 +237,36 @@ class Progress:
         )
 
 
-def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger) -> IngestSummary:
-    """Read what changed under ``settings.input_dir`` and publish the ingest tables to ``store``."""
+def prepare_shards(settings: IngestSettings, store: TableStore, log: logging.Logger) -> list[int]:
+    """Check the folders and bring the staging into the configured shard layout (re-keyed if it
+    was staged in another); the shards to ingest."""
+    _check_folders(Path(settings.input_dir), store.root)
+    layout = settings.shards
+    prepare_layout(store.root, layout, settings.privacy.fingerprint, settings.full_rebuild, log)
+    return list(range(layout.count))
+
+
+def ingest_shard(
+    settings: IngestSettings, store: TableStore, shard: int, log: logging.Logger
+) -> ShardSummary:
+    """Walk one shard's part of the input tree, read what changed, stage it in its own folder."""
     input_dir = Path(settings.input_dir)
-    _check_folders(input_dir, store.root)
-    privacy = settings.privacy
-    log.info("ingest %s -> %s; privacy: %s", input_dir, store.root, privacy.description)
-    area = StagingArea(store.root, privacy.fingerprint)
+    privacy, layout = settings.privacy, settings.shards
+    part = f" (shard {shard + 1} of {layout.count})" if layout.count > 1 else ""
+    log.info("ingest %s%s -> %s; privacy: %s", input_dir, part, store.root, privacy.description)
+    area = StagingArea(store.root, privacy.fingerprint, layout.folder(shard))
     with area.open(reset_on_mismatch=settings.full_rebuild) as staging:
+        check_layout(store.root, layout)
         if staging.was_reset:
             log.warning("privacy settings changed: staging discarded, every file is read again")
-        leftovers = store.remove_leftovers()
-        if leftovers:
-            log.warning("removed %d temporary files left by an interrupted write", len(leftovers))
-        found = discover(input_dir)
+        found = discover(input_dir, layout.keeps(shard))
         plan = _plan(found, staging.files(), settings.full_rebuild, privacy.file_id)
         if plan.markers.height:
             _log_markers(log, plan.markers, privacy)
             staging.append(plan.markers)
+        seen = len(found.files) + len(found.unreadable)
         log.info(
-            "%d files found, %d to read, %d unchanged",
-            len(found.files) + len(found.unreadable),
-            len(plan.to_read),
-            plan.unchanged,
+            "%d files found, %d to read, %d unchanged", seen, len(plan.to_read), plan.unchanged
         )
         by_path = {f.path: f for f in plan.to_read}
         ctx = ReaderContext(input_dir, privacy)
@@ -250,18 +277,37 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
             _stage_batch(staging, outcomes, by_path, log, privacy)
             log.info("%s", progress.line(len(outcomes)))
         staging.compact()
-        tables = publish(staging.load(), settings.rooms, privacy)
+    return ShardSummary(shard, seen, len(paths), plan.unchanged)
+
+
+def publish_shards(
+    settings: IngestSettings,
+    store: TableStore,
+    shards: list[ShardSummary],
+    log: logging.Logger,
+) -> IngestSummary:
+    """Publish the five ingest tables from every shard's staging, holding all their locks."""
+    privacy, layout = settings.privacy, settings.shards
+    with contextlib.ExitStack() as stack:
+        areas = [
+            stack.enter_context(a.open()) for a in layout.areas(store.root, privacy.fingerprint)
+        ]
+        check_layout(store.root, layout)
+        leftovers = store.remove_leftovers()
+        if leftovers:
+            log.warning("removed %d temporary files left by an interrupted write", len(leftovers))
+        tables = publish(merged([a.load() for a in areas]), settings.rooms, privacy)
         _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
         written = {t: store.write(t, tables[t]) for t in TABLES}
     files = tables["dicom_files"]
     summary = IngestSummary(
-        input_dir=str(input_dir),
+        input_dir=str(settings.input_dir),
         output_dir=str(store.root),
         privacy=privacy.description,
         full_rebuild=settings.full_rebuild,
-        files_seen=len(found.files) + len(found.unreadable),
-        files_read=len(paths),
-        files_unchanged=plan.unchanged,
+        files_seen=sum(s.files_seen for s in shards),
+        files_read=sum(s.files_read for s in shards),
+        files_unchanged=sum(s.files_unchanged for s in shards),
         by_status=dict(Counter(files.get_column("status").to_list())),
         by_kind=dict(Counter(files.get_column("kind").to_list())),
         written=written,
@@ -273,3 +319,11 @@ def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger)
         summary.by_status,
     )
     return summary
+
+
+def run_ingest(settings: IngestSettings, store: TableStore, log: logging.Logger) -> IngestSummary:
+    """Read what changed under ``settings.input_dir`` and publish the ingest tables to ``store``:
+    every shard in turn in this process, then publish."""
+    shards = prepare_shards(settings, store, log)
+    done = [ingest_shard(settings, store, k, log) for k in shards]
+    return publish_shards(settings, store, done, log)

@@ -99,10 +99,16 @@ def _write_synced(df: pl.DataFrame, target: Path) -> None:
 
 
 class StagingArea:
-    """The segments under ``<output>/_state``, held under an exclusive lock while open."""
+    """The segments under ``<output>/_state`` (or a shard's ``folder``: shards.py), held under an
+    exclusive lock while open."""
 
-    def __init__(self, output_root: str | os.PathLike[str], privacy_fingerprint: str) -> None:
-        self.dir = Path(output_root) / STATE_DIR
+    def __init__(
+        self,
+        output_root: str | os.PathLike[str],
+        privacy_fingerprint: str,
+        folder: str = STATE_DIR,
+    ) -> None:
+        self.dir = Path(output_root) / folder
         self.fingerprint = privacy_fingerprint
         self._segments: list[int] = []
         self._next = 1
