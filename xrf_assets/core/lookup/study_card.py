@@ -411,8 +411,13 @@ def render_study_card(card: StudyCard) -> str:
     lines += _section(
         f"Images ({card.images['sop_instance_uid'].n_unique()}; links by method: {counts})",
         card.images,
-        table(
-            ["acquired", "series", "instance", "frames", "event #", "how", "offset s", "image"],
+        "(from start: the image time, clock corrected, after the event's start; clock: the "
+        "offset of the image clock from the report clock)\n"
+        + table(
+            [
+                *("acquired", "series", "instance", "frames", "event #", "how"),
+                *("from start s", "clock s", "image"),
+            ],
             [
                 [
                     cell(i["acquisition_datetime"]),
@@ -422,6 +427,7 @@ def render_study_card(card: StudyCard) -> str:
                     cell(i["event_number"]),
                     _how(i),
                     number(i["time_offset_s"], "s"),
+                    number(i["clock_offset_s"], "s"),
                     i["sop_instance_uid"]
                     + (
                         ""
@@ -431,7 +437,7 @@ def render_study_card(card: StudyCard) -> str:
                 ]
                 for i in card.images.iter_rows(named=True)
             ],
-            [False, True, True, True, True, False, True, False],
+            [False, True, True, True, True, False, True, True, False],
         ),
     )
     lines += _section(
