@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from builders.demo_run import DemoRun
 
+from schemas import contract
 from xrf_assets.core.lookup.study_card import LookupNotFound, study_card
+from xrf_assets.core.store import TableStore, frame_from_rows
 
 # default alert thresholds (XrfSettings): Dose (RP) 5 Gy, DAP 500 Gy.cm2, fluoro time 60 min
 THRESHOLDS = {"dose_rp_gy": 5.0, "dap_gy_cm2": 500.0, "fluoro_time_min": 60.0}
@@ -134,3 +137,56 @@ def test_an_unknown_study_is_named(demo_run: DemoRun) -> None:
     with pytest.raises(LookupNotFound) as raised:
         study_card(demo_run.store, "1.2.3.4")
     assert str(raised.value) == f"no study 1.2.3.4 in study_dose under {demo_run.store.root}"
+
+
+def _copy_of_study(run: DemoRun, uid: str, root: Path, tables: tuple[str, ...]) -> TableStore:
+    """A table root holding only ``tables``' rows of one demo study (a mutated copy's start)."""
+    store = TableStore(root)
+    for table in tables:
+        monthly = contract(table).partitioned_by_month
+        rows = run.store.read(table).filter(study_instance_uid=uid)
+        for month in rows["month"].unique() if monthly else [None]:
+            store.write(table, rows.filter(month=month) if month else rows, month=month)
+    return store
+
+
+def test_an_unlinked_image_shows_the_reason_unlinked_images_gives(
+    demo_run: DemoRun, tmp_path: Path
+) -> None:
+    truth = _truth_study(demo_run, scenario="high_dose")
+    uid = truth["study_instance_uid"]
+    store = _copy_of_study(demo_run, uid, tmp_path, ("study_dose", "irradiation_events", "images"))
+    links = demo_run.store.read("event_image_links").join(
+        store.read("images").select("sop_instance_uid"), on="sop_instance_uid"
+    )
+    first = links.sort("sop_instance_uid").row(0, named=True)
+    store.write(
+        "event_image_links", links.filter(pl.col("sop_instance_uid") != first["sop_instance_uid"])
+    )
+    unlinked = {
+        "sop_instance_uid": first["sop_instance_uid"],
+        "reason": "ambiguous",
+        "candidate_event_uids": [first["irradiation_event_uid"]],
+        "nearest_gap_s": 0.0,
+        "clock_offset_s": 0.0,
+    }
+    store.write("unlinked_images", frame_from_rows("unlinked_images", [unlinked]))
+    card = study_card(store, uid)
+    assert card.link_counts == {"image_event_uid": 70, "unlinked: ambiguous": 1}
+    row = card.images.filter(sop_instance_uid=first["sop_instance_uid"]).row(0, named=True)
+    assert row["event_number"] is None and row["unlinked_reason"] == "ambiguous"
+    line = next(x for x in card.render().splitlines() if x.endswith(first["sop_instance_uid"]))
+    assert "unlinked: ambiguous" in line
+
+
+def test_a_study_with_events_but_no_audited_month_says_so(
+    demo_run: DemoRun, tmp_path: Path
+) -> None:
+    uid = _truth_study(demo_run, scenario="high_dose")["study_instance_uid"]
+    store = _copy_of_study(demo_run, uid, tmp_path, ("irradiation_events", "images"))
+    with pytest.raises(LookupNotFound) as raised:
+        study_card(store, uid)
+    assert str(raised.value) == (
+        f"study {uid} has 94 irradiation_events and 71 images rows but no study_dose row under "
+        f"{tmp_path}: its month is not audited (see xrf-dose run)"
+    )

@@ -337,7 +337,7 @@ def render_study_card(card: StudyCard) -> str:
         f"  procedure    {cell(s['procedure'])} "
         f"(study description: {cell(s['study_description'])})",
         f"  accession    {cell(s['accession_number'])}",
-        f"  figures from {s['dose_source']}: {s['report_count']} dose report(s), "
+        f"  dose source  {s['dose_source']}: {s['report_count']} dose report(s), "
         f"{s['event_count']} events, {s['image_count']} images ({s['linked_image_count']} linked)",
         "",
         "Totals (value: the study's figure, taken from source; device total: the reports'",
