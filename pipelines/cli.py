@@ -1,5 +1,5 @@
 """``xrf-dose``: make a synthetic corpus, run the graph headless, print the data dictionary,
-receive over DICOM (listen) and retrieve from a PACS (pull)."""
+receive over DICOM (listen), retrieve from a PACS (pull), look up a study or a patient."""
 
 from __future__ import annotations
 
@@ -127,6 +127,30 @@ def _pull(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _lookup(args: argparse.Namespace) -> int:
+    """``study`` and ``patient``: read the tables of ``--output``, else where ``xrf-dose run``
+    writes them ($XRF_OUTPUT_DIR, else the demo output); nothing found is exit 1, one line."""
+    from xrf_assets.core.lookup.patient_history import PatientHistory, patient_history
+    from xrf_assets.core.lookup.study_card import LookupNotFound, StudyCard, study_card
+    from xrf_assets.core.store import TableStore
+    from xrf_assets.locations import DEMO_OUTPUT
+
+    root = Path(args.output or os.environ.get("XRF_OUTPUT_DIR") or DEMO_OUTPUT)
+    try:
+        if not (root / "study_dose").is_dir():
+            raise LookupNotFound(f"no study_dose table under {root} (run xrf-dose run first)")
+        store = TableStore(root)
+        if args.command == "study":
+            found: StudyCard | PatientHistory = study_card(store, args.uid)
+        else:
+            found = patient_history(store, args.id)
+    except LookupNotFound as exc:
+        print(f"xrf-dose {args.command}: {exc}", file=sys.stderr)
+        return 1
+    print(found.to_json() if args.json else found.render())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xrf-dose", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ae-title", default="XRFPULL", help="our AE title when querying")
     p.add_argument("--state", help="folder of the pull state (default: <output>/_state/pull)")
     p.set_defaults(func=_pull)
+
+    p = sub.add_parser("study", help="a study's dose card: totals, events, images, alerts")
+    p.add_argument("uid", help="Study Instance UID")
+    p.add_argument("--output", help="table root (default: as xrf-dose run)")
+    p.add_argument("--json", action="store_true", help="JSON instead of aligned text")
+    p.set_defaults(func=_lookup)
+
+    p = sub.add_parser("patient", help="a patient's studies over time, rolling sums, alerts")
+    p.add_argument("id", help="patient_id as the tables publish it (pseudonymize: the hash)")
+    p.add_argument("--output", help="table root (default: as xrf-dose run)")
+    p.add_argument("--json", action="store_true", help="JSON instead of aligned text")
+    p.set_defaults(func=_lookup)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

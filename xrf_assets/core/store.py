@@ -158,6 +158,14 @@ def remove_leftover_temporaries(folder: Path) -> list[Path]:
     return sorted(removed)
 
 
+def _read_parquet(target: Path, where: pl.Expr | None) -> pl.DataFrame:
+    """The file, or only its rows matching ``where`` (a scan: row groups are skipped by their
+    statistics)."""
+    if where is None:
+        return pl.read_parquet(target)
+    return pl.scan_parquet(target).filter(where).collect()
+
+
 @dataclass(frozen=True)
 class WriteInfo:
     table: str
@@ -201,23 +209,31 @@ class TableStore:
         _atomic_write(df, target)
         return WriteInfo(table, target, df.height)
 
-    def read(self, table: str, month: str | None = None) -> pl.DataFrame:
-        """The table (or one month) in contract shape; empty with its schema if never written."""
+    def read(
+        self, table: str, month: str | None = None, where: pl.Expr | None = None
+    ) -> pl.DataFrame:
+        """The table (or one month) in contract shape; empty with its schema if never written.
+
+        ``where`` (on the file's columns, not ``month``) keeps only matching rows while scanning,
+        so a lookup of one study or patient does not load a whole archive's table.
+        """
         c = contract(table)
         if c.partitioned_by_month:
             months = [month] if month is not None else self.months(table)
-            frames = [f for m in months if (f := self._read_month(c, m)) is not None]
+            frames = [f for m in months if (f := self._read_month(c, m, where)) is not None]
             return pl.concat(frames) if frames else c.empty()
         target = self.path(table)
         if not target.exists():
             return c.empty()
-        return pl.read_parquet(target).select(c.column_names).cast(c.schema)
+        return _read_parquet(target, where).select(c.column_names).cast(c.schema)
 
-    def _read_month(self, c: Contract, month: str) -> pl.DataFrame | None:
+    def _read_month(
+        self, c: Contract, month: str, where: pl.Expr | None = None
+    ) -> pl.DataFrame | None:
         target = self.path(c.name, month)
         if not target.exists():
             return None
-        df = pl.read_parquet(target).with_columns(pl.lit(month).alias("month"))
+        df = _read_parquet(target, where).with_columns(pl.lit(month).alias("month"))
         return df.select(c.column_names).cast(c.schema)
 
     def months(self, table: str) -> list[str]:
