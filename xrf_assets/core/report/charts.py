@@ -31,7 +31,7 @@ def _svg(fig: Figure, key: str) -> str:
     FigureCanvasSVG(fig)
     buffer = io.StringIO()
     with mpl.rc_context({"svg.hashsalt": f"xrf-dose:{key}", "svg.fonttype": "none"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # inline: no XML declaration or DOCTYPE
 

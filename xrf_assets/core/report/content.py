@@ -18,7 +18,8 @@ from xrf_assets.core.audit.study_dose import GY_M2_TO_GY_CM2
 from xrf_assets.core.store import TableStore
 
 TREND_MONTHS = 12
-MAX_SKIN_MAPS = 6  # the highest peak skin doses of the month whose maps are embedded
+TOP_SKIN_MAPS = 3  # maps embedded beside those at or over the PSD alert level
+MAX_SKIN_MAPS = 12
 MAX_REASONS = 25  # rows of the data quality table; the rest are summed in one line
 
 
@@ -136,12 +137,20 @@ def _unlinked(store: TableStore, studies: pl.DataFrame) -> pl.DataFrame:
 
 
 def _files(store: TableStore, studies: pl.DataFrame) -> pl.DataFrame:
-    """Files not read in full (dicom_files status other than ok), by status and reason: those of
-    the month's studies, and the whole input tree (an unreadable file has no study to place)."""
+    """Files not read in full (dicom_files status other than ok), by status and kind of reason
+    (UIDs, file ids and numbers as #, so one kind is one row): those of the month's studies,
+    and the whole input tree (an unreadable file has no study to place it in a month)."""
     files = store.read("dicom_files").filter(pl.col("status") != "ok")
     month_uids = studies.get_column("study_instance_uid").implode()
+    reason = (
+        pl.col("reason")
+        .fill_null("(no reason given)")
+        .str.replace_all(r"\b[0-2](?:\.\d+){3,}\b", "#")  # UIDs
+        .str.replace_all(r"\bfile-[0-9a-f]+\b", "#")  # keyed file ids
+        .str.replace_all(r"\d+(?:\.\d+)?", "#")
+    )
     return (
-        files.with_columns(pl.col("reason").fill_null("(no reason given)"))
+        files.with_columns(reason)
         .group_by("status", "reason")
         .agg(
             month_file_count=pl.col("study_instance_uid").is_in(month_uids).sum(),
@@ -151,11 +160,14 @@ def _files(store: TableStore, studies: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _skin_maps(store: TableStore, skin: pl.DataFrame) -> list[SkinMapFigure]:
+def _skin_maps(store: TableStore, skin: pl.DataFrame, alert_gy: float) -> list[SkinMapFigure]:
+    """The maps of every study plane at or over the PSD alert level, and of the three highest
+    (at most twelve: a map is thousands of SVG cells)."""
     mapped = skin.drop_nulls(["map_file", "peak_skin_dose_gy"])
     top = mapped.sort(["peak_skin_dose_gy", "study_instance_uid"], descending=[True, False])
+    over = top.filter(pl.col("peak_skin_dose_gy") >= alert_gy).height
     figures = []
-    for row in top.head(MAX_SKIN_MAPS).iter_rows(named=True):
+    for row in top.head(min(max(over, TOP_SKIN_MAPS), MAX_SKIN_MAPS)).iter_rows(named=True):
         path = Path(store.root) / row["map_file"]
         figures.append(
             SkinMapFigure(
@@ -169,7 +181,7 @@ def _skin_maps(store: TableStore, skin: pl.DataFrame) -> list[SkinMapFigure]:
     return figures
 
 
-def load_month(store: TableStore, month: str) -> MonthContent:
+def load_month(store: TableStore, month: str, psd_alert_gy: float) -> MonthContent:
     """The month's published audit; a month whose study_dose is not published cannot be reported."""
     parse_month(month)
     if month not in store.months("study_dose"):
@@ -192,7 +204,7 @@ def load_month(store: TableStore, month: str) -> MonthContent:
         alerts=store.read("dose_alerts", month).sort("scope", "rule", "study_date", "value"),
         skin=skin,
         skin_by_room=store.read("skin_dose_by_room_month", month),
-        skin_maps=_skin_maps(store, skin),
+        skin_maps=_skin_maps(store, skin, psd_alert_gy),
         flagged=_flagged(studies, store.read("irradiation_events")),
         unlinked=_unlinked(store, studies),
         files=_files(store, studies),

@@ -119,23 +119,26 @@ _DOSE_COLUMNS = [
 
 
 def _studies(c: MonthContent) -> str:
+    """Procedures down, rooms across: a site has a few rooms and many procedures."""
     counts = c.studies.select(
         pl.col("room_id").fill_null(UNKNOWN_ROOM),
         pl.col("procedure").fill_null(UNMAPPED_PROCEDURE),
     )
     if counts.is_empty():
         return '<p class="note">No studies in this month.</p>'
-    procedures = sorted(counts.get_column("procedure").unique().to_list())
+    rooms = sorted(counts.get_column("room_id").unique().to_list())
     grid = (
-        counts.group_by("room_id", "procedure")
+        counts.group_by("procedure", "room_id")
         .len()
-        .pivot(on="procedure", index="room_id", values="len")
+        .pivot(on="room_id", index="procedure", values="len")
         .fill_null(0)
-        .with_columns(total=pl.sum_horizontal(procedures))
-        .sort("room_id")
+        .with_columns(total=pl.sum_horizontal(rooms))
+        .sort("procedure")
     )
-    columns = [("room_id", "room"), *((p, p) for p in procedures), ("total", "all procedures")]
-    return table(grid, columns) + (
+    totals = grid.select(pl.lit("all procedures").alias("procedure"), pl.exclude("procedure").sum())
+    columns = [("procedure", "procedure"), *((r, f"room {r}") for r in rooms)]
+    columns.append(("total", "all rooms"))
+    return table(pl.concat([grid, totals]), columns) + (
         f'<p class="note">{c.studies.height} studies; room of most of each study\'s events, '
         "procedure from the procedures file (study_dose).</p>"
     )
@@ -279,7 +282,7 @@ def _files(c: MonthContent) -> str:
     shown, rest = c.files.head(MAX_REASONS), c.files.slice(MAX_REASONS)
     columns = [
         ("status", "status"),
-        ("reason", "reason"),
+        ("reason", "reason (UIDs, file ids, numbers as #)"),
         ("month_file_count", "files of this month's studies"),
         ("file_count", "files in the input tree"),
     ]

@@ -27,7 +27,7 @@ class ReportFiles:
 
 
 def report_dir(store: TableStore, month: str) -> Path:
-    return Path(store.root) / REPORTS_DIR / month
+    return Path(store.root).resolve() / REPORTS_DIR / month
 
 
 def write_report(
@@ -43,15 +43,17 @@ def write_report(
     ``audit_run``: the settings are those the month's tables were just computed with, and are
     recorded beside the report; otherwise (a report rebuilt later) the recorded ones are shown.
     """
-    content = load_month(store, month)
     folder = report_dir(store, month)
     record = folder / SETTINGS_FILE
+    if not audit_run:
+        settings = (
+            ReportSettings.from_json(record.read_text(encoding="utf-8"))
+            if record.is_file()
+            else replace(settings, origin=NOT_RECORDED)
+        )
+    content = load_month(store, month, settings.thresholds.peak_skin_dose_gy)
     if audit_run:
         write_text_atomic(record, settings.to_json())
-    elif record.is_file():
-        settings = ReportSettings.from_json(record.read_text(encoding="utf-8"))
-    else:
-        settings = replace(settings, origin=NOT_RECORDED)
     html = folder / "audit.html"
     write_text_atomic(html, render(content, settings))
     outcome = print_pdf(html, folder / "audit.pdf") if pdf else None
