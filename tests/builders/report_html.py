@@ -60,9 +60,9 @@ class Reported:
     folder: Path
 
 
-def audit_and_report(root: Path, **settings: object) -> Reported:
+def audit_and_report(root: Path) -> Reported:
     known_store(root / "out")
-    s = XrfSettings(input_dir=str(root / "in"), output_dir=str(root / "out"), **settings)
+    s = XrfSettings(input_dir=str(root / "in"), output_dir=str(root / "out"))
     extra_tables(s)
     with DagsterInstance.ephemeral() as instance:
         result = materialize(

@@ -168,7 +168,7 @@ def test_asset_metadata_links_the_report(reported: Reported) -> None:
         "unlinked_images": 2,
         "files_not_read_in_full": 4,
     }
-    assert "12. Review and signature" in meta["sections"].value
+    assert "12. Review and signature" in str(meta["sections"].value)
 
 
 def test_cli_rebuilds_the_same_bytes_with_the_recorded_settings(

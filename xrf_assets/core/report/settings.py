@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,8 @@ class ReportSettings:
         cls,
         privacy_mode: str,
         drl_source: str,
-        files: dict[str, str | None],
-        folders: dict[str, str],
+        files: Mapping[str, str | None],
+        folders: Mapping[str, str],
         **rest: Any,
     ) -> ReportSettings:
         """``files``: label (a key of FILE_DEFAULTS) -> path, None where unset."""
