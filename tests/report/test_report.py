@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -10,10 +11,12 @@ import pydicom
 import pytest
 from builders.corpus import corpus_file
 from builders.report_html import MONTH, Reported, parse, rows
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from pipelines.cli import main
-from xrf_assets.assets import audit, skin
+from pipelines.definitions import defs
+from pipelines.jobs import monthly_audit_job
+from xrf_assets.assets import audit, report, skin
 from xrf_assets.assets.report import report_settings
 from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
@@ -152,6 +155,15 @@ def test_identified_mode_names_files_and_folders(tmp_path: Path) -> None:
     assert roundtrip == ReportSettings.resolve("identified", "EU", files, folders)
 
 
+def test_the_monthly_audit_job_writes_the_report() -> None:
+    graph = defs.resolve_asset_graph()
+    selected = monthly_audit_job.selection.resolve(graph)
+    assert AssetKey("audit_report") in selected
+    assert graph.get(AssetKey("audit_report")).parent_keys >= {
+        AssetKey(t) for t in ("study_dose", "dose_alerts", "drl_comparison", "skin_dose")
+    }
+
+
 def test_asset_metadata_links_the_report(reported: Reported) -> None:
     meta = reported.result.asset_materializations_for_node("audit_report")[0].metadata
     html = reported.folder / "audit.html"
@@ -195,18 +207,35 @@ def test_cli_refuses_a_month_without_audit(
     assert not (tmp_path / "reports").exists()
 
 
-def test_a_report_rebuilt_without_recorded_settings_says_so(
+def test_without_chromium_or_recorded_settings_the_html_is_written_and_says_so(
     reported: Reported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XRF_CHROMIUM", "no-such-chromium")
     out = tmp_path / "out"
     shutil.copytree(reported.settings.output_path(), out, ignore=shutil.ignore_patterns("reports"))
-    settings = XrfSettings(output_dir=str(out)).store()
-    files = write_report(settings, MONTH, ReportSettings("pseudonymize", "EU"), audit_run=False)
+    store = TableStore(out)
+    files = write_report(store, MONTH, ReportSettings("pseudonymize", "EU"), audit_run=False)
     assert files.pdf is None and files.pdf_skipped and "no Chromium found" in files.pdf_skipped
     shown = {r["setting"]: r["value"] for r in rows(files.html.read_text("utf-8"), "settings")}
     assert shown["settings"].startswith("as this command resolved them")
     assert not (files.html.parent / "settings.json").exists()
+    assert not (files.html.parent / "audit.pdf").exists()
+    # the asset: a warning and the reason in its metadata, never a failed run
+    settings = XrfSettings(input_dir=str(tmp_path / "in"), output_dir=str(out))
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [report.audit_report], partition_key=MONTH, resources={"settings": settings},
+            instance=instance,
+        )  # fmt: skip
+        warnings = [
+            e.message
+            for e in instance.all_logs(result.run_id)
+            if e.level == logging.WARNING and "PDF skipped" in e.message
+        ]
+    meta = result.asset_materializations_for_node("audit_report")[0].metadata
+    assert str(meta["report_pdf"].value).startswith("skipped: no Chromium found")
+    assert warnings == [f"audit report {MONTH}: PDF skipped: {files.pdf_skipped}"]
+    assert (files.html.parent / "settings.json").exists()
 
 
 def test_skin_dose_map_of_a_real_report_over_the_alert_level(tmp_path: Path) -> None:

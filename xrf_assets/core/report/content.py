@@ -125,8 +125,8 @@ def _flagged(studies: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 def _unlinked(store: TableStore, studies: pl.DataFrame) -> pl.DataFrame:
     images = store.read("images").select("sop_instance_uid", "study_instance_uid")
     month_images = images.join(
-        studies.select("study_instance_uid", "room_id"), on="study_instance_uid", how="semi"
-    ).join(studies.select("study_instance_uid", "room_id"), on="study_instance_uid", how="left")
+        studies.select("study_instance_uid", "room_id"), on="study_instance_uid", how="inner"
+    )
     return (
         store.read("unlinked_images")
         .join(month_images, on="sop_instance_uid", how="inner")
