@@ -7,8 +7,10 @@ import re
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pydicom
 import pytest
+from builders.audit_tables import known_events, known_images, known_links, known_studies
 from builders.corpus import corpus_file
 from builders.report_html import MONTH, Reported, parse, rows
 from dagster import AssetKey, DagsterInstance, materialize
@@ -18,9 +20,13 @@ from pipelines.definitions import defs
 from pipelines.jobs import monthly_audit_job
 from xrf_assets.assets import audit, report, skin
 from xrf_assets.assets.report import report_settings
+from xrf_assets.core.audit.procedures import ProcedureMap
+from xrf_assets.core.audit.statistics import dose_by_room
+from xrf_assets.core.audit.study_dose import build_study_dose
 from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
-from xrf_assets.core.report.html import HEADINGS
+from xrf_assets.core.report.content import load_month
+from xrf_assets.core.report.html import HEADINGS, render
 from xrf_assets.core.report.settings import ReportSettings
 from xrf_assets.core.report.write import write_report
 from xrf_assets.core.store import TableStore, frame_from_rows
@@ -153,6 +159,40 @@ def test_identified_mode_names_files_and_folders(tmp_path: Path) -> None:
     roundtrip = ReportSettings.from_json(ReportSettings.resolve("identified", "EU", files, folders)
                                          .to_json())  # fmt: skip
     assert roundtrip == ReportSettings.resolve("identified", "EU", files, folders)
+
+
+def test_the_trend_is_the_12_months_ending_with_the_month(
+    reported: Reported, tmp_path: Path
+) -> None:
+    """September 2026 (S6, room A, 200 Gy.cm2) is in October's trend; October 2025, 13 months
+    back, is not."""
+    out = tmp_path / "out"
+    shutil.copytree(reported.settings.output_path(), out, ignore=shutil.ignore_patterns("reports"))
+    store = TableStore(out)
+    september = build_study_dose(
+        known_studies(), known_events(), known_images(), known_links(), "2026-09",
+        ProcedureMap.from_yaml(),
+    )  # fmt: skip
+    store.write("dose_by_room_month", dose_by_room(september, "2026-09"), "2026-09")
+    store.write(
+        "dose_by_room_month",
+        dose_by_room(september, "2026-09").with_columns(month=pl.lit("2025-10")),
+        "2025-10",
+    )
+    content = load_month(store, MONTH, 3.0)
+    assert content.trend_months[0] == "2025-11" and content.trend_months[-1] == MONTH
+    html = render(content, ReportSettings("pseudonymize", "EU"))
+    trend = [
+        (r["month"], r["room"], r["kind"], r["studies"], r["DAP median (Gy.cm2)"])
+        for r in rows(html, "trend")
+    ]
+    assert trend == [
+        ("2026-09", "A", "fluoroscopy", "1", "200"),
+        ("2026-10", "A", "fluoroscopy", "5", "100"),
+        ("2026-10", "B", "fluoroscopy", "4", "34"),
+        ("2026-10", "B", "radiography", "1", "0.1"),
+    ]
+    assert "months with a published audit: 2026-09, 2026-10" in html
 
 
 def test_the_monthly_audit_job_writes_the_report() -> None:
