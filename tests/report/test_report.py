@@ -27,6 +27,7 @@ from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
 from xrf_assets.core.report.content import load_month
 from xrf_assets.core.report.html import HEADINGS, render
+from xrf_assets.core.report.pdf import find_chromium
 from xrf_assets.core.report.settings import ReportSettings
 from xrf_assets.core.report.write import write_report
 from xrf_assets.core.store import TableStore, frame_from_rows
@@ -224,17 +225,23 @@ def test_asset_metadata_links_the_report(reported: Reported) -> None:
 
 
 def test_cli_rebuilds_the_same_bytes_with_the_recorded_settings(
-    reported: Reported, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    reported: Reported,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("XRF_CHROMIUM", "no-such-chromium")  # the PDF path: skipped, named
+    out = tmp_path / "out"
+    shutil.copytree(reported.settings.output_path(), out)
+    folder = out / "reports" / MONTH
+    assert (folder / "audit.pdf").exists() == (find_chromium() is not None)
+    monkeypatch.setenv("XRF_CHROMIUM", "no-such-chromium")  # the PDF: skipped, named, removed
     monkeypatch.setenv("XRF_ROOMS_FILE", "/elsewhere/rooms.yaml")  # not what the audit used
-    before = (reported.folder / "audit.html").read_bytes()
-    out = str(reported.settings.output_path())
-    assert main(["report", "--month", MONTH, "--output", out]) == 0
+    assert main(["report", "--month", MONTH, "--output", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"report (HTML): {reported.folder / 'audit.html'}" in printed
+    assert f"report (HTML): {folder / 'audit.html'}" in printed
     assert "report (PDF): skipped: no Chromium found" in printed
-    assert (reported.folder / "audit.html").read_bytes() == before
+    assert (folder / "audit.html").read_bytes() == (reported.folder / "audit.html").read_bytes()
+    assert not (folder / "audit.pdf").exists()  # no PDF older than its HTML
 
 
 def test_cli_refuses_a_month_without_audit(

@@ -75,7 +75,7 @@ def run_chromium(binary: str, args: list[str], timeout_s: float = TIMEOUT_S) -> 
 
 def print_pdf(html: Path, target: Path) -> PdfOutcome:
     """``target`` printed from ``html``; skipped (with the reason) where Chromium is missing or
-    fails, the previous PDF, if any, left in place."""
+    fails."""
     binary = find_chromium()
     if binary is None:
         return PdfOutcome(None, f"no Chromium found (tried {', '.join(_NAMES)}; ${CHROMIUM_ENV})")

@@ -38,7 +38,8 @@ def write_report(
     audit_run: bool,
     pdf: bool = True,
 ) -> ReportFiles:
-    """The HTML first (atomically), then its PDF; a PDF that cannot be made is skipped, named.
+    """The HTML first (atomically), then its PDF; a PDF that cannot be made is skipped, named,
+    and one left from an earlier run removed, so that no PDF older than the HTML stays beside it.
 
     ``audit_run``: the settings are those the month's tables were just computed with, and are
     recorded beside the report; otherwise (a report rebuilt later) the recorded ones are shown.
@@ -57,6 +58,8 @@ def write_report(
     html = folder / "audit.html"
     write_text_atomic(html, render(content, settings))
     outcome = print_pdf(html, folder / "audit.pdf") if pdf else None
+    if outcome is None or outcome.path is None:
+        (folder / "audit.pdf").unlink(missing_ok=True)  # a PDF beside the HTML is its print
     return ReportFiles(
         month=month,
         html=html,
