@@ -60,6 +60,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from xrf_assets.assets.report import report_settings
+    from xrf_assets.core.report.write import write_report
+    from xrf_assets.resources import XrfSettings
+
+    settings = XrfSettings(output_dir=args.output)
+    month = args.month
+    try:
+        files = write_report(settings.store(), month, report_settings(settings), audit_run=False)
+    except ValueError as exc:  # a month without a published audit, or not YYYY-MM
+        print(f"xrf-dose report: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'report (HTML)':>22}: {files.html}")
+    if files.pdf is None:
+        print(f"{'report (PDF)':>22}: skipped: {files.pdf_skipped}")
+    else:
+        print(f"{'report (PDF)':>22}: {files.pdf}")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     from schemas.dictionary import README, render_markdown
 
@@ -174,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--procedures", help="procedure map, YAML (default: $XRF_PROCEDURES_FILE)")
     p.add_argument("--drl", help="reference levels, YAML (default: $XRF_DRL_FILE, else European)")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("report", help="write a month's audit report (HTML and PDF) from the tables")
+    p.add_argument("--month", required=True, help="the audited month, YYYY-MM")
+    p.add_argument("--output", help="table root of the run (default: as xrf-dose run)")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("schema", help="print the data dictionary (Markdown)")
     p.add_argument("--write", action="store_true", help="regenerate schemas/README.md instead")

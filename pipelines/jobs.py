@@ -32,6 +32,7 @@ ingest_job = ingest_job_with(in_process_executor)
 monthly_audit_job = define_asset_job(
     "monthly_audit",
     selection=AssetSelection.groups("audit"),
-    description="One month: study totals, room/protocol statistics, DRL comparison, alerts.",
+    description="One month: study totals, room/protocol statistics, DRL comparison, alerts, "
+    "skin dose, and the audit report (HTML and PDF).",
     executor_def=in_process_executor,
 )

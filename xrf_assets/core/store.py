@@ -121,6 +121,12 @@ def write_text_atomic(target: Path, text: str) -> None:
     _replace_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def write_file_atomic(target: Path, write: Callable[[Path], object]) -> None:
+    """A file another program writes (a PDF Chromium prints): ``write`` gets the temporary path,
+    which is renamed over ``target`` once written and synced."""
+    _replace_atomically(target, write)
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a rename or link inside ``folder`` durable (the folder entry itself is synced)."""
     fd = os.open(folder, os.O_RDONLY)
