@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,9 +59,47 @@ def bare(root: Path, paths: list[str]) -> tuple[float, float]:
 
 
 def _children_cpu() -> float:
-    """CPU seconds of finished children and theirs (the run, its fork server and workers)."""
+    """CPU seconds of finished children, and of their children that they waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _descendants_cpu(root: int) -> dict[int, float]:
+    """CPU seconds so far of every process under ``root`` (not ``root`` itself), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
+        parent[int(name)], cpu[int(name)] = int(fields[1]), (int(fields[11]) + int(fields[12]))
+    found, frontier = {}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, ppid in parent.items():
+            if ppid == pid and child not in found:
+                found[child] = cpu[child] / tick
+                frontier.append(child)
+    return found
+
+
+class TreeCpu(threading.Thread):
+    """Samples the CPU time of a run's descendants (its fork server and reader workers are
+    never waited for by it, so ``RUSAGE_CHILDREN`` misses them) every 0.2 s."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.done = pid, threading.Event()
+        self.seen: dict[int, float] = {}
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.seen.update(_descendants_cpu(self.pid))
 
 
 def run_ours(
@@ -77,6 +116,8 @@ def run_ours(
         env=env,
         text=True,
     )
+    sampler = TreeCpu(proc.pid)
+    sampler.start()
     marks: dict[str, float] = {}
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -88,6 +129,8 @@ def run_ours(
             marks["read + stage"] = now
     rc = proc.wait()
     wall = time.perf_counter() - t0
+    sampler.done.set()
+    sampler.join()
     if rc != 0:
         raise SystemExit(f"xrf-dose run failed with exit code {rc}")
     marks["audit + summary"] = wall
@@ -96,7 +139,7 @@ def run_ours(
         end = marks.get(stage, before)
         stages[stage] = end - before
         before = end
-    return wall, _children_cpu() - c0, stages
+    return wall, _children_cpu() - c0 + sum(sampler.seen.values()), stages
 
 
 def main() -> None:
