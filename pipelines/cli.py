@@ -40,6 +40,9 @@ def _run(args: argparse.Namespace) -> int:
     if problem:
         print(f"xrf-dose run: {problem}", file=sys.stderr)
         return 2
+    from xrf_assets.core.ingest.pool import start_reader_server
+
+    start_reader_server()  # the readers' imports overlap Dagster's
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings
 

@@ -123,7 +123,7 @@ def assert_read_header_unchanged(path: Path, monkeypatch: pytest.MonkeyPatch) ->
     """read_header gives the same dataset, or the same refusal, without the fast path."""
     with_fast = header_outcome(path)
     with monkeypatch.context() as m:
-        m.setattr(dicom_read, "read_fast", lambda fp, defer_size: None)
+        m.setattr(dicom_read, "read_fast", lambda fp, defer_size, head=None: None)
         assert header_outcome(path) == with_fast, path
 
 

@@ -54,6 +54,22 @@ _LONG = struct.Struct("<L")
 Element = tuple[str | None, int, int, int]
 
 
+def read_head(path: str | os.PathLike[str]) -> bytes | None:
+    """The first bytes of a file, one read of ``_CHUNK`` (64 KB: the whole header of nearly every
+    image and report), or None where it cannot be read (the reader then gives the reason). Run
+    in threads ahead of the parse, so that on slow storage the waits overlap the parsing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO put there never blocks
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, _CHUNK, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 class Malformed(ValueError):
     """Bytes that are not whole elements or items: the framing is broken from here on."""
 
@@ -97,9 +113,10 @@ class Source:
         self.size = len(data) if size is None else size
 
     @classmethod
-    def of_file(cls, fp: BinaryIO) -> Source:
+    def of_file(cls, fp: BinaryIO, head: bytes | None = None) -> Source:
+        """``head``: the file's first bytes, read ahead (:func:`read_head`); else read here."""
         fd = fp.fileno()
-        return cls(os.pread(fd, _CHUNK, 0), fd, os.fstat(fd).st_size)
+        return cls(os.pread(fd, _CHUNK, 0) if head is None else head, fd, os.fstat(fd).st_size)
 
     def at(self, pos: int, n: int) -> int:
         """Offset in ``data`` of the ``n`` bytes at ``pos``, reading them if needed."""

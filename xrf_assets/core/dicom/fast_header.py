@@ -58,11 +58,12 @@ class _Unusual(Exception):
     """The file is not one the fast path reads; pydicom's reader takes it."""
 
 
-def read_fast(fp: BinaryIO, defer_size: int) -> FileDataset | None:
+def read_fast(fp: BinaryIO, defer_size: int, head: bytes | None = None) -> FileDataset | None:
     """The header of the file open as ``fp``, as ``dcmread(fp, stop_before_pixels=True,
-    defer_size=defer_size)`` gives it, or None if the file is not a plain one."""
+    defer_size=defer_size)`` gives it, or None if the file is not a plain one. ``head``: the
+    file's first bytes if already read (:func:`~xrf_assets.core.dicom.elements.read_head`)."""
     try:
-        return _read(Source.of_file(fp), fp, defer_size)
+        return _read(Source.of_file(fp, head), fp, defer_size)
     except Exception:  # _Unusual, Malformed, or anything odd: pydicom's path decides and says why
         return None
 

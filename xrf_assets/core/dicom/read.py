@@ -30,8 +30,9 @@ DEFER_SIZE = 16 * 1024
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-def read_header(path: str | os.PathLike[str]) -> Dataset:
+def read_header(path: str | os.PathLike[str], head: bytes | None = None) -> Dataset:
     """Read the header of ``path``; raise :class:`ExtractionError` for a file that is not usable.
+    ``head``: the file's first bytes where read ahead (``elements.read_head``).
 
     Refused: unreadable files ("cannot read file": permissions, I/O errors), non-DICOM or
     malformed content ("not a readable DICOM file", "not a DICOM instance"), a File Meta
@@ -45,7 +46,7 @@ def read_header(path: str | os.PathLike[str]) -> Dataset:
     try:
         with open(name, "rb") as fp, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds, cut = _read_fast(fp, caught), None
+            ds, cut = _read_fast(fp, caught, head), None
             if ds is None:
                 ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE, force=True)
                 cut = _truncation(ds, fp)
@@ -68,7 +69,9 @@ def read_header(path: str | os.PathLike[str]) -> Dataset:
     return ds
 
 
-def _read_fast(fp: BinaryIO, caught: list[warnings.WarningMessage]) -> Dataset | None:
+def _read_fast(
+    fp: BinaryIO, caught: list[warnings.WarningMessage], head: bytes | None
+) -> Dataset | None:
     """The fast parse of a plain file (:mod:`~xrf_assets.core.dicom.fast_header`), or None.
 
     Whatever is not plain (including a fast parse that warned or gives an implausible dataset)
@@ -76,7 +79,7 @@ def _read_fast(fp: BinaryIO, caught: list[warnings.WarningMessage]) -> Dataset |
     but a dataset with structural anomalies is kept as the walker left it (the damaged
     attributes out, the warnings kept): pydicom would read the damaged values back in.
     """
-    ds = read_fast(fp, DEFER_SIZE)
+    ds = read_fast(fp, DEFER_SIZE, head)
     if ds is not None and all(w.category is StructureWarning for w in caught):
         if caught:
             return ds  # read_header's own check refuses it if it is implausible now

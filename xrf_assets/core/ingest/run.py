@@ -165,6 +165,8 @@ def _plan(
 def _log_outcome(log: logging.Logger, o: FileOutcome, privacy: PrivacySettings) -> None:
     """Files are named by their published name (a keyed file id in pseudonymize mode): a path
     may name a patient, and the log ends up in Dagster's event log."""
+    if o.status not in ("rejected", "partial", "ignored") and not o.issues:
+        return  # nearly every file: no keyed name to compute (an HMAC each)
     name = privacy.file_id(o.path)
     if o.status in ("rejected", "partial"):
         log.warning("%s %s: %s", o.status, name, privacy.text(o.reason or ""))

@@ -12,6 +12,8 @@ coefficients, ICRU 44 soft tissue to air, 1.06 over 60-120 kV beams.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import numpy.typing as npt
 
@@ -49,6 +51,7 @@ def _loglog(table: FloatArray, energies: FloatArray) -> FloatArray:
     return np.exp(np.interp(np.log(energies), np.log(_E_KEV), np.log(table)))
 
 
+@cache  # a month repeats a few hundred beam qualities over thousands of events
 def _hvl_one(kvp: float, cu_mm: float, al_mm: float) -> float:
     energies = np.arange(10.5, kvp, 1.0)
     mu_al, mu_cu = _loglog(_MU_AL_MM, energies), _loglog(_MU_CU_MM, energies)
@@ -67,7 +70,7 @@ def half_value_layer_mm_al(kvp: FloatArray, cu_mm: FloatArray, al_mm: FloatArray
         [np.clip(np.round(kvp), 40, 150), np.round(cu_mm * 20) / 20, np.round(al_mm * 2) / 2]
     )
     unique, inverse = np.unique(keys, axis=1, return_inverse=True)
-    values = np.array([_hvl_one(*column) for column in unique.T])
+    values = np.array([_hvl_one(*map(float, column)) for column in unique.T])
     return values[inverse.reshape(-1)]
 
 

@@ -112,6 +112,14 @@ class Beams:
         return np.asarray((rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0)
 
 
+def _times(cells: Any, directions: Any) -> Any:
+    """(cells x 3) @ (beams x 3).T as three broadcast products: a threaded BLAS call with an
+    inner dimension of 3 spends its time handing work to threads (5x slower on 2 busy cores)."""
+    return (cells[:, 0:1] * directions[:, 0] + cells[:, 1:2] * directions[:, 1]) + cells[
+        :, 2:3
+    ] * directions[:, 2]
+
+
 def dose_map(
     phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 64
 ) -> tuple[FloatArray, FloatArray, float]:
@@ -136,11 +144,11 @@ def dose_map(
 
         def project(direction: FloatArray, signs: FloatArray = signs, off: FloatArray = off) -> Any:
             constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
-            return local32 @ (signs * direction).T.astype(np.float32) + constant[None, :]
+            return _times(local32, (signs * direction).astype(np.float32)) + constant[None, :]
 
         depth = project(beams.axis[s])
         u, w = project(beams.across[s]), project(along_dir[s])
-        facing = normal32 @ (off * signs).T.astype(np.float32) < -local_dot_normal[:, None]
+        facing = _times(normal32, (off * signs).astype(np.float32)) < -local_dot_normal[:, None]
         inside = (
             (depth > 0)
             & (np.abs(u) <= beams.half_tan_across[s][None, :] * depth)

@@ -184,11 +184,10 @@ def build_skin_dose(
     )
     rows: list[dict[str, object]] = []
     maps: list[SkinMap] = []
+    by_study = fluoro.partition_by("study_instance_uid", as_dict=True)  # one pass, not one a study
     for study in studies.iter_rows(named=True):
         uid = study["study_instance_uid"]
-        ev = fluoro.filter(pl.col("study_instance_uid") == uid).with_columns(
-            pl.col("acquisition_plane").fill_null("single_plane")
-        )
+        ev = by_study[(uid,)].with_columns(pl.col("acquisition_plane").fill_null("single_plane"))
         chosen = phantom or _phantom_of(ev)
         planes = sorted(ev.get_column("acquisition_plane").unique())
         groups = [(p, ev.filter(pl.col("acquisition_plane") == p)) for p in planes]
