@@ -297,7 +297,19 @@ def run_stage(stage: str, input_dir: Path, output: Path) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown stage {stage}")
     figures["seconds"] = time.perf_counter() - start
+    _stop_fork_server()
     return figures
+
+
+def _stop_fork_server() -> None:
+    """Stop and reap the reader pool's fork server, so that its reaped workers' CPU time and peak
+    RSS reach this process's children's usage, and so the parent's ``wait4``: an orphaned fork
+    server would take them away."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None):
+        server._stop()
 
 
 # -- link and audit on tables built directly ---------------------------------------------------
@@ -387,11 +399,13 @@ def measure(stage: str, input_dir: Path | str, output: Path) -> dict[str, Any]:
         raise SystemExit(f"stage {stage} failed ({child.returncode}): {out[-2000:]}")
     figures = json.loads(out.strip().splitlines()[-1])
     figures["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    # CPU seconds of the tree (imports included): on a shared machine wall time follows the load
+    figures["cpu_s"] = usage.ru_utime + usage.ru_stime
     return figures
 
 
 def exponent(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of log(time) against log(size)."""
+    """Least-squares slope of log(time) against log(size): 1 is linear growth."""
     pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
     if len(pts) < 2:
         return None
@@ -408,15 +422,19 @@ def _sizes(text: str) -> list[int]:
 def _print_table(title: str, rows: dict[str, dict[int, dict[str, Any]]], unit: str) -> None:
     print(f"\n{title}")
     sizes = sorted({n for by in rows.values() for n in by})
-    print(f"{'stage':<14}" + "".join(f"{n:>22,}" for n in sizes) + f"{'exponent':>10}")
+    print(
+        f"{'stage':<14}" + "".join(f"{n:>22,}" for n in sizes) + f"{'exp wall':>10}{'exp cpu':>10}"
+    )
     for stage, by in rows.items():
         cells = "".join(
             f"{by[n]['seconds']:>10.2f} s {by[n]['peak_rss_mb']:>6.0f} MB" if n in by else " " * 22
             for n in sizes
         )
-        fit = exponent([(n, by[n]["seconds"]) for n in sorted(by)])
-        print(f"{stage:<14}{cells}{'' if fit is None else f'{fit:>10.2f}'}")
-    print(f"(columns: {unit}; cells: seconds, peak RSS of the stage's process tree)")
+        fits = [exponent([(n, by[n][k]) for n in sorted(by)]) for k in ("seconds", "cpu_s")]
+        print(f"{stage:<14}{cells}" + "".join("" if f is None else f"{f:>10.2f}" for f in fits))
+        print(f"{'  cpu s':<14}" + "".join(f"{by[n]['cpu_s']:>12.1f} cpu s{'':>5}" for n in sizes))
+    print(f"(columns: {unit}; cells: wall seconds, peak RSS of the stage's process tree; CPU")
+    print(" seconds of the tree, imports included; exponents of wall time, then of CPU time)")
 
 
 def main() -> None:
