@@ -344,3 +344,16 @@ def test_study_dose_equals_the_generators_study_truth(synth_truth: GroundTruth, 
     assert set(df.get_column("dose_source")) == {"dose_report"}
     # every image repeats its event's DAP: the image headers never claim more than the report
     assert not df.get_column("image_dap_mismatch").any()
+
+
+@pytest.mark.parametrize("months", [["2026-09"], ["2026-10"], ["2026-09", "2026-10"], ["2027-01"]])
+def test_totals_of_some_months_are_the_rows_of_every_month_there(
+    synth_truth: GroundTruth, months: list[str]
+) -> None:
+    """A month's audit computes only its window's studies: the same rows, nothing else."""
+    tables = (synth_truth.irradiation_events, synth_truth.accumulated_dose, synth_truth.images)
+    every = study_totals(*tables)
+    some = study_totals(*tables, months=months)
+    assert_frame_equal(some, every.filter(pl.col("month").is_in(months)))
+    assert some.height == synth_truth.studies.filter(pl.col("month").is_in(months)).height
+    assert (some.height > 0) == (months != ["2027-01"])  # the corpus has no January

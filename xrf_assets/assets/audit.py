@@ -32,6 +32,7 @@ from xrf_assets.core.audit.checks import (
     check_imaged_studies_reported,
 )
 from xrf_assets.core.audit.drl import compare_to_drl
+from xrf_assets.core.audit.months import month_window
 from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
 from xrf_assets.core.audit.study_dose import build_study_dose, study_totals, unplaced_event_count
 from xrf_assets.resources import XrfSettings
@@ -80,16 +81,9 @@ def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
     month = tables.month
     events, accumulated = tables.read("irradiation_events"), tables.read("accumulated_dose")
     images, links = tables.read("images"), tables.read("event_image_links")
-    studies = study_totals(events, accumulated, images)
-    outcomes = audit_input_checks(
-        events,
-        accumulated,
-        images,
-        links,
-        studies,
-        month,
-        settings.alert_thresholds().window_months,
-    )
+    window = settings.alert_thresholds().window_months
+    studies = study_totals(events, accumulated, images, months=month_window(month, window))
+    outcomes = audit_input_checks(events, accumulated, images, links, studies, month, window)
     yield from (_check_result(o, month) for o in outcomes)
     blocked = [o for o in outcomes if o.blocking and not o.passed]
     if blocked:
@@ -194,7 +188,10 @@ def drl_comparison(tables: MonthTables, settings: XrfSettings) -> MaterializeRes
 def dose_alerts(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
     month = tables.month
     studies = study_totals(
-        tables.read("irradiation_events"), tables.read("accumulated_dose"), tables.read("images")
+        tables.read("irradiation_events"),
+        tables.read("accumulated_dose"),
+        tables.read("images"),
+        months=month_window(month, settings.alert_thresholds().window_months),
     )
     df = build_dose_alerts(
         studies, month, settings.alert_thresholds(), skin_dose=tables.read("skin_dose")

@@ -127,23 +127,40 @@ def _plan(
     found: Discovery, state: pl.DataFrame, full_rebuild: bool, name: Callable[[str], str]
 ) -> _Plan:
     """Compare the walk with the staged file rows: what to read and what to mark; ``name``
-    gives the published name of a path a reason mentions."""
-    known = {r["path"]: r for r in state.iter_rows(named=True)}
-    to_read, markers, unchanged = [], [], 0
-    for f in found.files:
-        old = known.get(f.path)
-        if (
-            full_rebuild
-            or old is None
-            or (old["size_bytes"], old["mtime_ns"]) != (f.size_bytes, f.mtime_ns)
-        ):
-            to_read.append(f)
-        elif old["present"]:
-            unchanged += 1
-        else:
-            markers.append({**old, "present": True})  # back, unchanged: its rows are staged
+    gives the published name of a path a reason mentions.
+
+    Joins on the path over columns, not a dict of every staged row: at a million files the rows as
+    Python dicts (some 60 values each) cost gigabytes and most of a re-run's time."""
+    walk = pl.DataFrame(
+        {
+            "path": [f.path for f in found.files],
+            "size_bytes": [f.size_bytes for f in found.files],
+            "mtime_ns": [f.mtime_ns for f in found.files],
+        },
+        schema={"path": pl.String(), "size_bytes": pl.Int64(), "mtime_ns": pl.Int64()},
+    )
+    old = state.select("path", old_size="size_bytes", old_mtime="mtime_ns", old_present="present")
+    same = (pl.col("old_size") == pl.col("size_bytes")) & (
+        pl.col("old_mtime") == pl.col("mtime_ns")
+    )
+    compared = (
+        walk.with_row_index("i")
+        .join(old, on="path", how="left")
+        .with_columns(same=same.fill_null(False) & (not full_rebuild))
+    )
+    to_read = [found.files[i] for i in compared.filter(~pl.col("same")).get_column("i")]
+    kept = compared.filter("same")
+    unchanged = kept.filter("old_present").height
+    back = state.join(kept.filter(~pl.col("old_present")), on="path", how="semi")
+    unreadable_paths = pl.Series([u.path for u in found.unreadable], dtype=pl.String())
+    known = {
+        r["path"]: r
+        for r in state.filter(pl.col("path").is_in(unreadable_paths.implode())).iter_rows(
+            named=True
+        )
+    }
+    marked = []
     for u in found.unreadable:
-        old = known.get(u.path)
         row = {
             "path": u.path,
             "size_bytes": u.size_bytes,
@@ -153,13 +170,22 @@ def _plan(
             "reason": u.reason_naming(name),
             "present": True,
         }
-        if old is None or any(old[k] != v for k, v in row.items()):
-            markers.append(row)
+        prior = known.get(u.path)
+        if prior is None or any(prior[k] != v for k, v in row.items()):
+            marked.append(row)
         else:
             unchanged += 1
-    seen = found.paths
-    markers += [{**r, "present": False} for p, r in known.items() if r["present"] and p not in seen]
-    return _Plan(to_read, _file_rows(markers), unchanged)
+    seen = pl.concat([walk.get_column("path"), unreadable_paths]).to_frame("path")
+    gone = state.filter("present").join(seen, on="path", how="anti")
+    columns = files_schema().names()
+    markers = pl.concat(
+        [
+            back.with_columns(present=pl.lit(True)).select(columns),  # back, unchanged: staged
+            _file_rows(marked).select(columns),
+            gone.with_columns(present=pl.lit(False)).select(columns),
+        ]
+    )
+    return _Plan(to_read, markers, unchanged)
 
 
 def _log_outcome(log: logging.Logger, o: FileOutcome, privacy: PrivacySettings) -> None:
