@@ -328,7 +328,12 @@ class Planner:
             e.source_detector_mm = Decimal(1150)
         e.table_longitudinal_mm = dec(rng.uniform(-500, 500), 1)
         e.table_lateral_mm = dec(rng.uniform(-100, 100), 1)
-        e.table_height_mm = dec(rng.uniform(100, 250), 1)
+        below_isocentre = rng.uniform(100, 250)  # table top under the isocentre, mm
+        # Philips sends the height above the floor, isocentre at 1055 mm: the corpus Azurion
+        # sends 935 mm (skin_geometry.yaml); Siemens and Canon send the depth below it.
+        e.table_height_mm = dec(
+            1055 - below_isocentre if self.room.manufacturer == "Philips" else below_isocentre, 1
+        )
         return e
 
     def _attach_image(

@@ -59,8 +59,12 @@ class Conventions:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Conventions:
+        """``source`` names the file for the published reasons by its name, not its folder: a
+        machine's paths are no business of the tables."""
+        source = "the skin geometry file {} (XRF_SKIN_GEOMETRY_FILE)"
         if path is None:
             path = Path(str(resources.files("xrf_assets") / "defaults" / "skin_geometry.yaml"))
+            source = "the built-in skin geometry file {} (a site sets XRF_SKIN_GEOMETRY_FILE)"
         raw = read_yaml_mapping(path, "skin geometry conventions", SkinGeometryError)
         try:
             defaults = raw["defaults"]
@@ -70,7 +74,7 @@ class Conventions:
                 for p in raw["reference_points"]
             )
             return cls(
-                source=str(path),
+                source=source.format(path.name),
                 devices=devices,
                 reference_points=points,
                 table_transmission=float(defaults["table_transmission"]),
