@@ -240,7 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_lookup)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # the reader of our output went away (`xrf-dose patient ID | head`): not a failure; stdout
+        # goes to /dev/null so the interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

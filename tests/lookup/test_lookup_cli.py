@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,23 @@ def test_nothing_found_is_one_line_and_exit_1(
     assert capsys.readouterr().err == (
         f"xrf-dose study: no study_dose table under {tmp_path} (run xrf-dose run first)\n"
     )
+
+
+def test_output_cut_short_by_its_reader_is_not_a_traceback(demo_run: DemoRun) -> None:
+    """``xrf-dose study UID | head -1``: the reader has gone when the card is written (here
+    before the first write, so the test does not depend on the pipe's buffer); exit 0, quiet."""
+    uid = demo_run.truth.studies.filter(scenario="high_dose")["study_instance_uid"][0]
+    output = str(demo_run.store.root)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        cli = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "study", uid, "--output", output],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (cli.returncode, cli.stderr) == (0, b"")
