@@ -130,43 +130,37 @@ def _reach(
     source: FloatArray,
     frame: tuple[FloatArray, FloatArray, FloatArray],
     half_tans: tuple[FloatArray, FloatArray],
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Per beam, the cells its field can reach (a superset of its hits): the angles facing its
-    source whose (x, y) and the rows along the body whose zeta lie in the frustum of its field
-    between the nearest and farthest depth of the facing cells' bounding box. Phantom frame;
-    returns (angles x beams) mask and the first and end row per beam."""
-    axis, across, along = frame
-    reach_any = facing.any(axis=0)
-    x, y = xy[:, 0:1], xy[:, 1:2]
-    box_x = (np.where(facing, x, np.inf).min(axis=0), np.where(facing, x, -np.inf).max(axis=0))
-    box_y = (np.where(facing, y, np.inf).min(axis=0), np.where(facing, y, -np.inf).max(axis=0))
-    box_x = tuple(np.where(reach_any, v, 0.0) for v in box_x)
-    box_y = tuple(np.where(reach_any, v, 0.0) for v in box_y)
-    rel = source
-    depths = np.stack(
-        [
-            (cx - rel[:, 0]) * axis[:, 0] + (cy - rel[:, 1]) * axis[:, 1] + (cz - rel[:, 2]) * axis[:, 2]
-            for cx in box_x
-            for cy in box_y
-            for cz in (zeta[0], zeta[-1])
-        ]
-    )
-    near, far = np.maximum(depths.min(axis=0), 0.0), depths.max(axis=0)
-    edges = [
-        axis + su * half_tans[0][:, None] * across + sw * half_tans[1][:, None] * along
-        for su in (-1.0, 1.0)
-        for sw in (-1.0, 1.0)
-    ]
-    corners = np.stack([source + d[:, None] * e for d in (near, far) for e in edges])
-    low, high = corners.min(axis=0) - MARGIN_MM, corners.max(axis=0) + MARGIN_MM
-    angles = (
-        facing
-        & (reach_any & (far > 0))[None, :]
-        & (x >= low[:, 0]) & (x <= high[:, 0]) & (y >= low[:, 1]) & (y <= high[:, 1])
-    )
-    first = np.searchsorted(zeta, low[:, 2], side="left")
-    end = np.maximum(np.searchsorted(zeta, high[:, 2], side="right"), first)
-    return angles, first, end
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The cells a beam can reach, a superset of its hits, as (angle, beam) pairs and a run of
+    rows along the body each. On the line of one angle's cells, depth and both field coordinates
+    are linear in zeta, so the field's five half-space tests (depth > 0, |u| <= tan x depth, the
+    same for w), each relaxed by MARGIN_MM, leave one interval of zeta: the rows inside it."""
+    angle, k = np.nonzero(facing)
+    axis, across, along = (d[k] for d in frame)
+    rel_x, rel_y = xy[angle, 0] - source[k, 0], xy[angle, 1] - source[k, 1]
+    z0 = -source[k, 2]  # offsets at zeta = 0, slopes per mm of zeta
+    depth, depth_slope = rel_x * axis[:, 0] + rel_y * axis[:, 1] + z0 * axis[:, 2], axis[:, 2]
+    u, u_slope = rel_x * across[:, 0] + rel_y * across[:, 1] + z0 * across[:, 2], across[:, 2]
+    w, w_slope = rel_x * along[:, 0] + rel_y * along[:, 1] + z0 * along[:, 2], along[:, 2]
+    tan_u, tan_w = half_tans[0][k], half_tans[1][k]
+    low, high = np.full(len(k), -np.inf), np.full(len(k), np.inf)
+    feasible = np.ones(len(k), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for offset, slope in (
+            (-depth, -depth_slope),
+            (u - tan_u * depth, u_slope - tan_u * depth_slope),
+            (-u - tan_u * depth, -u_slope - tan_u * depth_slope),
+            (w - tan_w * depth, w_slope - tan_w * depth_slope),
+            (-w - tan_w * depth, -w_slope - tan_w * depth_slope),
+        ):  # offset + slope * zeta <= MARGIN_MM
+            bound = (MARGIN_MM - offset) / slope
+            high = np.where(slope > 0, np.minimum(high, bound), high)
+            low = np.where(slope < 0, np.maximum(low, bound), low)
+            feasible &= (slope != 0) | (offset <= MARGIN_MM)
+    first = np.searchsorted(zeta, low, side="left")
+    rows = np.where(feasible, np.maximum(np.searchsorted(zeta, high, side="right") - first, 0), 0)
+    keep = rows > 0
+    return angle[keep], k[keep], first[keep], rows[keep]
 
 
 def dose_map(
@@ -198,7 +192,7 @@ def dose_map(
             < -local_dot_normal[ring][:, None]
         )
         directions = (beams.axis[s], beams.across[s], along_dir[s])
-        angles, first, end = _reach(
+        angle_index, beam_of_angle, first, rows = _reach(
             local[ring],
             zeta_line,
             facing,
@@ -206,12 +200,10 @@ def dose_map(
             (signs * directions[0], signs * directions[1], signs * directions[2]),
             (beams.half_tan_across[s], beams.half_tan_along[s]),
         )
-        angle_index, beam_of_angle = np.nonzero(angles)
-        rows = (end - first)[beam_of_angle]
         pair = np.repeat(np.arange(len(rows)), rows)
         step = np.arange(len(pair)) - np.repeat(np.cumsum(rows) - rows, rows)
         k_all = beam_of_angle[pair]
-        c_all = ring[angle_index[pair]] + first[k_all] + step
+        c_all = ring[angle_index[pair]] + first[pair] + step
         lz = z32[c_all]
 
         def project(
