@@ -86,11 +86,15 @@ def backscatter_coefficients(kvp: FloatArray, hvl_mm: FloatArray) -> FloatArray:
     )
 
 
-def backscatter_factor(coefficients: FloatArray, side_cm: FloatArray) -> FloatArray:
-    """BSF of each row's beam at a field side (cm, clamped to 5-35), linear between sides."""
+def backscatter_factor(
+    coefficients: FloatArray, side_cm: FloatArray, rows: npt.NDArray[np.intp] | None = None
+) -> FloatArray:
+    """BSF of each row's beam at a field side (cm, clamped to 5-35), linear between sides;
+    ``rows`` names each side's row of ``coefficients`` (default: one row per side)."""
     side = np.clip(side_cm, _SIDES_CM[0], _SIDES_CM[-1])
     upper = np.clip(np.searchsorted(_SIDES_CM, side), 1, len(_SIDES_CM) - 1)
     lo, hi = _SIDES_CM[upper - 1], _SIDES_CM[upper]
     weight = (side - lo) / (hi - lo)
-    rows = np.arange(len(side))
-    return coefficients[rows, upper - 1] * (1 - weight) + coefficients[rows, upper] * weight
+    flat = (np.arange(len(side)) if rows is None else rows) * coefficients.shape[1] + upper
+    values = coefficients.reshape(-1)
+    return values[flat - 1] * (1 - weight) + values[flat] * weight

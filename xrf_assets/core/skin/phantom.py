@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,36 @@ def _reach(
     return angle[keep], k[keep], first[keep], rows[keep]
 
 
+@dataclass(frozen=True)
+class _Surface:
+    """A phantom's cells in its local frame, computed once per phantom size."""
+
+    local: FloatArray  # (cells, 3): a sin phi, b cos phi, zeta
+    local32: npt.NDArray[np.float32]
+    ring: npt.NDArray[np.intp]  # first cell of each angle: (x, y) and normal depend on the angle
+    normal32: npt.NDArray[np.float32]  # (around, 3)
+    local_dot_normal: FloatArray  # (around,)
+    zeta: FloatArray  # (along,)
+
+
+@lru_cache(maxsize=64)  # a study's planes and its total share one phantom
+def _surface(phantom: Phantom) -> _Surface:
+    phi, zeta, around, along = phantom.cells()
+    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+    local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
+    normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
+    ring = np.arange(around) * along
+    # the cell tests in float32: positions in mm keep 0.1 um; doses add in float64
+    return _Surface(
+        local=local,
+        local32=local.astype(np.float32),
+        ring=ring,
+        normal32=normal[ring].astype(np.float32),
+        local_dot_normal=np.einsum("cj,cj->c", local[ring], normal[ring]),
+        zeta=zeta[:along],
+    )
+
+
 def dose_map(
     phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 256
 ) -> tuple[FloatArray, FloatArray, float]:
@@ -170,16 +201,9 @@ def dose_map(
     distance in mm). A cell is ``centre + signs * local``, so every beam-cell product splits into
     a per-beam constant plus a cell-by-beam product of three terms; only the cells a beam can
     reach (:func:`_reach`) are tested, each with the same float32 products as a full test."""
-    phi, zeta, around, along = phantom.cells()
-    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
-    local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
-    normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
-    local_dot_normal = np.einsum("cj,cj->c", local, normal)
-    # the (cells x beams) tests in float32: positions in mm keep 0.1 um; doses add in float64
-    local32, normal32 = local.astype(np.float32), normal.astype(np.float32)
-    ring = np.arange(around) * along  # the first cell of each angle; (x, y) and normal by angle
-    z32, zeta_line = local32[:, 2], zeta[:along]
-    total = np.zeros(len(phi))
+    surface = _surface(phantom)
+    local, local32, ring = surface.local, surface.local32, surface.ring
+    total = np.zeros(len(local))
     hit = np.zeros(len(beams.kerma_gy), dtype=bool)
     nearest = np.inf
     along_dir = np.cross(beams.axis, beams.across)
@@ -188,13 +212,13 @@ def dose_map(
         s = slice(start, start + chunk)
         signs, off = beams.orientation[s], offset[s]
         facing = (
-            _times(normal32[ring], (off * signs).astype(np.float32))
-            < -local_dot_normal[ring][:, None]
+            _times(surface.normal32, (off * signs).astype(np.float32))
+            < -surface.local_dot_normal[:, None]
         )
         directions = (beams.axis[s], beams.across[s], along_dir[s])
-        angle_index, beam_of_angle, first, rows = _reach(
+        angle, beam_of_angle, first, rows = _reach(
             local[ring],
-            zeta_line,
+            surface.zeta,
             facing,
             -off * signs,
             (signs * directions[0], signs * directions[1], signs * directions[2]),
@@ -203,16 +227,14 @@ def dose_map(
         pair = np.repeat(np.arange(len(rows)), rows)
         step = np.arange(len(pair)) - np.repeat(np.cumsum(rows) - rows, rows)
         k_all = beam_of_angle[pair]
-        c_all = ring[angle_index[pair]] + first[pair] + step
-        lz = z32[c_all]
+        c_all = ring[angle[pair]] + first[pair] + step
+        lz = local32[c_all, 2]
+        x_angle, y_angle = local32[ring[angle], 0], local32[ring[angle], 1]
 
-        def project(
-            direction: FloatArray, k: Any = k_all, q: Any = pair, lz: Any = lz
-        ) -> Any:
+        def project(direction: FloatArray, k: Any = k_all, q: Any = pair, lz: Any = lz) -> Any:
             constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
             d32 = (signs * direction).astype(np.float32)
-            xy = local32[ring[angle_index], 0] * d32[beam_of_angle, 0]
-            xy = xy + local32[ring[angle_index], 1] * d32[beam_of_angle, 1]
+            xy = x_angle * d32[beam_of_angle, 0] + y_angle * d32[beam_of_angle, 1]
             return (xy[q] + lz * d32[k, 2]) + constant[k]
 
         depth = project(directions[0])
@@ -223,34 +245,25 @@ def dose_map(
             & (np.abs(w) <= beams.half_tan_along[s][k_all] * depth)
         )
         c_index, k_index = c_all[inside], k_all[inside]
-        depth_hit = depth[inside].astype(np.float64)
         if len(k_index) == 0:
             continue
-        event = start + k_index
-        hit[np.unique(event)] = True
-        vv = off[k_index] + signs[k_index] * local[c_index]  # source -> cell
-        distance = np.sqrt(np.einsum("ij,ij->i", vv, vv))
+        hit[start + np.unique(k_index)] = True
+        # source -> cell, by component
+        vx, vy, vz = (off[:, i][k_index] + signs[:, i][k_index] * local[c_index, i] for i in range(3))
+        distance = np.sqrt(vx * vx + vy * vy + vz * vz)
         nearest = min(nearest, float(distance.min()))
-        side_cm = (
-            2 * np.sqrt(beams.half_tan_across[event] * beams.half_tan_along[event]) * depth_hit / 10
-        )
-        bsf = backscatter_factor(beams.bsf_coefficients[event], side_cm)
-        src = beams.source[event]
-        cell = src + vv
-        below = src[:, 1] < beams.table_top_y[event]
-        t = (beams.table_top_y[event] - src[:, 1]) / (cell[:, 1] - src[:, 1])
-        x_cross = src[:, 0] + t * (cell[:, 0] - src[:, 0])
-        through = below & (
-            np.abs(x_cross - beams.centre[event, 0]) <= beams.table_half_width_mm[event]
-        )
-        table = np.where(through, beams.table_transmission[event], 1.0)
-        dose = (
-            beams.kerma_gy[event]
-            * (beams.reference_mm[event] / distance) ** 2
-            * bsf
-            * f_factor
-            * table
-        )
+        side_cm = (2 * np.sqrt(beams.half_tan_across[s] * beams.half_tan_along[s]) / 10)[
+            k_index
+        ] * depth[inside].astype(np.float64)
+        bsf = backscatter_factor(beams.bsf_coefficients[s], side_cm, k_index)
+        src_x, src_y = beams.source[s, 0], beams.source[s, 1]
+        below = (src_y < beams.table_top_y[s])[k_index]
+        t = (beams.table_top_y[s] - src_y)[k_index] / vy
+        x_cross = (src_x - beams.centre[s, 0])[k_index] + t * vx
+        through = below & (np.abs(x_cross) <= beams.table_half_width_mm[s][k_index])
+        table = np.where(through, beams.table_transmission[s][k_index], 1.0)
+        scale = beams.kerma_gy[s] * beams.reference_mm[s] ** 2 * f_factor
+        dose = scale[k_index] / distance**2 * bsf * table
         total += np.bincount(c_index, weights=dose, minlength=len(total))
     return total, hit, nearest
 
