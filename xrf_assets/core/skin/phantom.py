@@ -65,19 +65,28 @@ class Phantom:
 
     def cells(self) -> tuple[FloatArray, FloatArray, int, int]:
         """(angle phi around the body, 0 = anterior, 90 = patient's left; body coordinate zeta,
-        mm from the centre towards the head), each of shape (around * along,); and the grid."""
-        a, b = self.width_mm / 2, self.thickness_mm / 2
-        fine = np.linspace(0.0, 2 * np.pi, 4001)
-        arc = np.concatenate(
-            [[0.0], np.cumsum(np.hypot(np.diff(a * np.sin(fine)), np.diff(b * np.cos(fine))))]
-        )
-        around = max(8, round(arc[-1] / self.resolution_mm))
-        along = max(1, round(self.length_mm / self.resolution_mm))
-        centres = (np.arange(around) + 0.5) * arc[-1] / around
-        phi = np.interp(centres, arc, fine)
-        zeta = (np.arange(along) + 0.5) * self.length_mm / along - self.length_mm / 2
-        phi_grid, zeta_grid = np.meshgrid(phi, zeta, indexing="ij")
-        return phi_grid.reshape(-1), zeta_grid.reshape(-1), around, along
+        mm from the centre towards the head), each of shape (around * along,); and the grid.
+        Computed once per phantom size (read-only arrays)."""
+        return _cells(self)
+
+
+@lru_cache(maxsize=64)
+def _cells(phantom: Phantom) -> tuple[FloatArray, FloatArray, int, int]:
+    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+    fine = np.linspace(0.0, 2 * np.pi, 4001)
+    arc = np.concatenate(
+        [[0.0], np.cumsum(np.hypot(np.diff(a * np.sin(fine)), np.diff(b * np.cos(fine))))]
+    )
+    around = max(8, round(arc[-1] / phantom.resolution_mm))
+    along = max(1, round(phantom.length_mm / phantom.resolution_mm))
+    centres = (np.arange(around) + 0.5) * arc[-1] / around
+    phi = np.interp(centres, arc, fine)
+    zeta = (np.arange(along) + 0.5) * phantom.length_mm / along - phantom.length_mm / 2
+    phi_grid, zeta_grid = np.meshgrid(phi, zeta, indexing="ij")
+    phi_cells, zeta_cells = phi_grid.reshape(-1), zeta_grid.reshape(-1)
+    phi_cells.setflags(write=False)
+    zeta_cells.setflags(write=False)
+    return phi_cells, zeta_cells, around, along
 
 
 @dataclass(frozen=True)
@@ -249,7 +258,9 @@ def dose_map(
             continue
         hit[start + np.unique(k_index)] = True
         # source -> cell, by component
-        vx, vy, vz = (off[:, i][k_index] + signs[:, i][k_index] * local[c_index, i] for i in range(3))
+        vx, vy, vz = (
+            off[:, i][k_index] + signs[:, i][k_index] * local[c_index, i] for i in range(3)
+        )
         distance = np.sqrt(vx * vx + vy * vy + vz * vz)
         nearest = min(nearest, float(distance.min()))
         side_cm = (2 * np.sqrt(beams.half_tan_across[s] * beams.half_tan_along[s]) / 10)[

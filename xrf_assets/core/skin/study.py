@@ -98,7 +98,7 @@ def _one(
             f"{conventions.source}: add the device there"
         )
         return row, None, []
-    norm, notes = normalise(filters_mm(events), device, conventions, phantom)
+    norm, notes = normalise(events, device, conventions, phantom)
     used = norm.filter(pl.col("usable"))
     row["events_used_count"] = used.height
     if used.height == 0:
@@ -167,9 +167,11 @@ def build_skin_dose(
 
     ``phantom`` overrides the one scaled from each study's Patient's Size and Weight.
     """
-    fluoro = events.filter(
-        (pl.col("modality") == "fluoroscopy") & pl.col("study_instance_uid").is_not_null()
-    )
+    fluoro = filters_mm(
+        events.filter(
+            (pl.col("modality") == "fluoroscopy") & pl.col("study_instance_uid").is_not_null()
+        )
+    )  # row by row: once for the month, not once a study and plane
     studies = (
         fluoro.group_by("study_instance_uid")
         .agg(
