@@ -240,14 +240,13 @@ def dose_map(
         lz = local32[c_all, 2]
         x_angle, y_angle = local32[ring[angle], 0], local32[ring[angle], 1]
 
-        def project(direction: FloatArray, k: Any = k_all, q: Any = pair, lz: Any = lz) -> Any:
+        projected = []  # depth, u, w of each candidate: the float32 products of a full test
+        for direction in directions:
             constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
             d32 = (signs * direction).astype(np.float32)
             xy = x_angle * d32[beam_of_angle, 0] + y_angle * d32[beam_of_angle, 1]
-            return (xy[q] + lz * d32[k, 2]) + constant[k]
-
-        depth = project(directions[0])
-        u, w = project(directions[1]), project(directions[2])
+            projected.append((xy[pair] + lz * d32[k_all, 2]) + constant[k_all])
+        depth, u, w = projected
         inside = (
             (depth > 0)
             & (np.abs(u) <= beams.half_tan_across[s][k_all] * depth)
