@@ -69,9 +69,7 @@ def half_value_layer_mm_al(kvp: FloatArray, cu_mm: FloatArray, al_mm: FloatArray
     keys = np.stack(
         [np.clip(np.round(kvp), 40, 150), np.round(cu_mm * 20) / 20, np.round(al_mm * 2) / 2]
     )
-    unique, inverse = np.unique(keys, axis=1, return_inverse=True)
-    values = np.array([_hvl_one(*map(float, column)) for column in unique.T])
-    return values[inverse.reshape(-1)]
+    return np.array([_hvl_one(*key) for key in keys.T.tolist()], dtype=np.float64)
 
 
 def backscatter_coefficients(kvp: FloatArray, hvl_mm: FloatArray) -> FloatArray:
