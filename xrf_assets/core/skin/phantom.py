@@ -70,8 +70,8 @@ class Phantom:
         return _cells(self)
 
 
-@lru_cache(maxsize=64)
-def _cells(phantom: Phantom) -> tuple[FloatArray, FloatArray, int, int]:
+def _lines(phantom: Phantom) -> tuple[FloatArray, FloatArray]:
+    """The cells' angles (around) and body coordinates (along)."""
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
     fine = np.linspace(0.0, 2 * np.pi, 4001)
     arc = np.concatenate(
@@ -82,11 +82,17 @@ def _cells(phantom: Phantom) -> tuple[FloatArray, FloatArray, int, int]:
     centres = (np.arange(around) + 0.5) * arc[-1] / around
     phi = np.interp(centres, arc, fine)
     zeta = (np.arange(along) + 0.5) * phantom.length_mm / along - phantom.length_mm / 2
+    return phi, zeta
+
+
+@lru_cache(maxsize=64)
+def _cells(phantom: Phantom) -> tuple[FloatArray, FloatArray, int, int]:
+    phi, zeta = _lines(phantom)
     phi_grid, zeta_grid = np.meshgrid(phi, zeta, indexing="ij")
     phi_cells, zeta_cells = phi_grid.reshape(-1), zeta_grid.reshape(-1)
     phi_cells.setflags(write=False)
     zeta_cells.setflags(write=False)
-    return phi_cells, zeta_cells, around, along
+    return phi_cells, zeta_cells, len(phi), len(zeta)
 
 
 @dataclass(frozen=True)
@@ -175,31 +181,30 @@ def _reach(
 
 @dataclass(frozen=True)
 class _Surface:
-    """A phantom's cells in its local frame, computed once per phantom size."""
+    """A phantom's cells in its local frame: (x, y) and the normal depend on the angle alone,
+    zeta on the row along the body; cell ``angle * along + row`` as in :meth:`Phantom.cells`."""
 
-    local: FloatArray  # (cells, 3): a sin phi, b cos phi, zeta
-    local32: npt.NDArray[np.float32]
-    ring: npt.NDArray[np.intp]  # first cell of each angle: (x, y) and normal depend on the angle
+    x: FloatArray  # (around,): a sin phi
+    y: FloatArray  # (around,): b cos phi
     normal32: npt.NDArray[np.float32]  # (around, 3)
     local_dot_normal: FloatArray  # (around,)
     zeta: FloatArray  # (along,)
+    cells: int
 
 
 @lru_cache(maxsize=64)  # a study's planes and its total share one phantom
 def _surface(phantom: Phantom) -> _Surface:
-    phi, zeta, around, along = phantom.cells()
+    phi, zeta = _lines(phantom)
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
-    local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
+    local = np.stack([a * np.sin(phi), b * np.cos(phi), np.zeros_like(phi)], axis=1)
     normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
-    ring = np.arange(around) * along
-    # the cell tests in float32: positions in mm keep 0.1 um; doses add in float64
     return _Surface(
-        local=local,
-        local32=local.astype(np.float32),
-        ring=ring,
-        normal32=normal[ring].astype(np.float32),
-        local_dot_normal=np.einsum("cj,cj->c", local[ring], normal[ring]),
-        zeta=zeta[:along],
+        x=local[:, 0],
+        y=local[:, 1],
+        normal32=normal.astype(np.float32),
+        local_dot_normal=np.einsum("cj,cj->c", local, normal),
+        zeta=zeta,
+        cells=len(phi) * len(zeta),
     )
 
 
@@ -211,8 +216,11 @@ def dose_map(
     a per-beam constant plus a cell-by-beam product of three terms; only the cells a beam can
     reach (:func:`_reach`) are tested, each with the same float32 products as a full test."""
     surface = _surface(phantom)
-    local, local32, ring = surface.local, surface.local32, surface.ring
-    total = np.zeros(len(local))
+    along_count = len(surface.zeta)
+    xy_line = np.stack([surface.x, surface.y], axis=1)
+    # the cell tests in float32: positions in mm keep 0.1 um; doses add in float64
+    x32, y32, z32 = (v.astype(np.float32) for v in (surface.x, surface.y, surface.zeta))
+    total = np.zeros(surface.cells)
     hit = np.zeros(len(beams.kerma_gy), dtype=bool)
     nearest = np.inf
     along_dir = np.cross(beams.axis, beams.across)
@@ -226,39 +234,49 @@ def dose_map(
         )
         directions = (beams.axis[s], beams.across[s], along_dir[s])
         angle, beam_of_angle, first, rows = _reach(
-            local[ring],
+            xy_line,
             surface.zeta,
             facing,
             -off * signs,
             (signs * directions[0], signs * directions[1], signs * directions[2]),
             (beams.half_tan_across[s], beams.half_tan_along[s]),
         )
-        pair = np.repeat(np.arange(len(rows)), rows)
-        step = np.arange(len(pair)) - np.repeat(np.cumsum(rows) - rows, rows)
-        k_all = beam_of_angle[pair]
-        c_all = ring[angle[pair]] + first[pair] + step
-        lz = local32[c_all, 2]
-        x_angle, y_angle = local32[ring[angle], 0], local32[ring[angle], 1]
+        # candidates run by (angle, beam): per-run values spread by np.repeat, not gathered
+        step = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)
+        k_all = np.repeat(beam_of_angle, rows)
+        row_all = np.repeat(first, rows) + step
+        angle_all = np.repeat(angle, rows)
+        lz = z32[row_all]
+        x_angle, y_angle = x32[angle], y32[angle]
 
         projected = []  # depth, u, w of each candidate: the float32 products of a full test
         for direction in directions:
             constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
-            d32 = (signs * direction).astype(np.float32)
-            xy = x_angle * d32[beam_of_angle, 0] + y_angle * d32[beam_of_angle, 1]
-            projected.append((xy[pair] + lz * d32[k_all, 2]) + constant[k_all])
+            d32 = (signs * direction).astype(np.float32)[beam_of_angle]
+            xy = x_angle * d32[:, 0] + y_angle * d32[:, 1]
+            projected.append(
+                (np.repeat(xy, rows) + lz * np.repeat(d32[:, 2], rows))
+                + np.repeat(constant[beam_of_angle], rows)
+            )
         depth, u, w = projected
         inside = (
             (depth > 0)
             & (np.abs(u) <= beams.half_tan_across[s][k_all] * depth)
             & (np.abs(w) <= beams.half_tan_along[s][k_all] * depth)
         )
-        c_index, k_index = c_all[inside], k_all[inside]
+        angle_hit, row_hit, k_index = angle_all[inside], row_all[inside], k_all[inside]
+        c_index = angle_hit * along_count + row_hit
         if len(k_index) == 0:
             continue
         hit[start + np.unique(k_index)] = True
         # source -> cell, by component
         vx, vy, vz = (
-            off[:, i][k_index] + signs[:, i][k_index] * local[c_index, i] for i in range(3)
+            off[:, i][k_index] + signs[:, i][k_index] * line[where]
+            for i, line, where in (
+                (0, surface.x, angle_hit),
+                (1, surface.y, angle_hit),
+                (2, surface.zeta, row_hit),
+            )
         )
         distance = np.sqrt(vx * vx + vy * vy + vz * vz)
         nearest = min(nearest, float(distance.min()))
