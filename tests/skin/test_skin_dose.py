@@ -23,7 +23,7 @@ from xrf_assets.core.audit.alerts import psd_alerts
 from xrf_assets.core.extract.dose_reports import extract_report
 from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.geometry import Axis, Conventions
-from xrf_assets.core.skin.phantom import Phantom
+from xrf_assets.core.skin.phantom import Beams, Phantom, dose_map
 from xrf_assets.core.skin.study import build_skin_dose
 from xrf_assets.core.skin.svg import render
 from xrf_assets.core.store import frame_from_rows, validate
@@ -278,3 +278,55 @@ def test_a_table_height_the_convention_misreads_is_refused_not_zero() -> None:
     assert maps == [] and df.item(0, "peak_skin_dose_gy") is None
     assert df.item(0, "reason").startswith("implausible geometry: the source of every beam")
     assert "'philips_azurion'" in df.item(0, "reason")
+
+
+def test_testing_only_reachable_cells_finds_every_cell_a_full_test_finds() -> None:
+    """dose_map tests only the cells a beam's field can reach; a float64 test of every cell
+    against every beam (pyramid and facing) must find the same cells, over C-arm angles from
+    PA to lateral, tilts, table shifts, field sizes and both orientations."""
+    rng = np.random.default_rng(17)
+    n = 300
+    alpha = np.radians(rng.uniform(-120, 120, n))
+    beta = np.radians(rng.uniform(-40, 40, n))
+    axis = np.stack([np.sin(alpha) * np.cos(beta), np.cos(alpha) * np.cos(beta), np.sin(beta)], 1)
+    across = np.stack([np.cos(alpha), -np.sin(alpha), np.zeros(n)], axis=1)
+    top = np.full(n, -TABLE_BELOW_ISO)
+    centre = np.stack(
+        [rng.uniform(-80, 80, n), top + 40 + PHANTOM.thickness_mm / 2, rng.uniform(-400, 400, n)],
+        axis=1,
+    )
+    beams = Beams(
+        source=-DSI * axis,
+        axis=axis,
+        across=across,
+        half_tan_across=rng.uniform(0.03, 0.2, n),
+        half_tan_along=rng.uniform(0.03, 0.2, n),
+        reference_mm=np.full(n, DSRP),
+        kerma_gy=np.ones(n),
+        bsf_coefficients=beam.backscatter_coefficients(np.full(n, 80.0), np.full(n, 4.0)),
+        table_transmission=np.full(n, 0.8),
+        centre=centre,
+        table_top_y=top,
+        table_half_width_mm=np.full(n, 250.0),
+        orientation=np.array([(1.0, 1.0, 1.0), (-1.0, -1.0, 1.0)])[rng.integers(0, 2, n)],
+    )
+    phi, zeta, _, _ = PHANTOM.cells()
+    a, b = PHANTOM.width_mm / 2, PHANTOM.thickness_mm / 2
+    local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
+    normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
+    along = np.cross(axis, across)
+    reached = 0
+    for k in range(n):
+        signs = beams.orientation[k]
+        v = centre[k] + signs * local - beams.source[k]  # source -> cell
+        depth, u, w = v @ axis[k], v @ across[k], v @ along[k]
+        expected = (
+            (depth > 0)
+            & (np.abs(u) <= beams.half_tan_across[k] * depth)
+            & (np.abs(w) <= beams.half_tan_along[k] * depth)
+            & (np.einsum("cj,cj->c", signs * normal, v) < 0)
+        )
+        dose, _, _ = dose_map(PHANTOM, beams.take(np.array([k])), 1.0)
+        assert np.array_equal(dose > 0, expected), k
+        reached += int(expected.any())
+    assert reached > 250  # most fields reach the phantom: the comparison is not of empty maps

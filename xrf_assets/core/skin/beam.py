@@ -69,9 +69,7 @@ def half_value_layer_mm_al(kvp: FloatArray, cu_mm: FloatArray, al_mm: FloatArray
     keys = np.stack(
         [np.clip(np.round(kvp), 40, 150), np.round(cu_mm * 20) / 20, np.round(al_mm * 2) / 2]
     )
-    unique, inverse = np.unique(keys, axis=1, return_inverse=True)
-    values = np.array([_hvl_one(*map(float, column)) for column in unique.T])
-    return values[inverse.reshape(-1)]
+    return np.array([_hvl_one(*key) for key in keys.T.tolist()], dtype=np.float64)
 
 
 def backscatter_coefficients(kvp: FloatArray, hvl_mm: FloatArray) -> FloatArray:
@@ -86,11 +84,15 @@ def backscatter_coefficients(kvp: FloatArray, hvl_mm: FloatArray) -> FloatArray:
     )
 
 
-def backscatter_factor(coefficients: FloatArray, side_cm: FloatArray) -> FloatArray:
-    """BSF of each row's beam at a field side (cm, clamped to 5-35), linear between sides."""
+def backscatter_factor(
+    coefficients: FloatArray, side_cm: FloatArray, rows: npt.NDArray[np.intp] | None = None
+) -> FloatArray:
+    """BSF of each row's beam at a field side (cm, clamped to 5-35), linear between sides;
+    ``rows`` names each side's row of ``coefficients`` (default: one row per side)."""
     side = np.clip(side_cm, _SIDES_CM[0], _SIDES_CM[-1])
     upper = np.clip(np.searchsorted(_SIDES_CM, side), 1, len(_SIDES_CM) - 1)
     lo, hi = _SIDES_CM[upper - 1], _SIDES_CM[upper]
     weight = (side - lo) / (hi - lo)
-    rows = np.arange(len(side))
-    return coefficients[rows, upper - 1] * (1 - weight) + coefficients[rows, upper] * weight
+    flat = (np.arange(len(side)) if rows is None else rows) * coefficients.shape[1] + upper
+    values = coefficients.reshape(-1)
+    return values[flat - 1] * (1 - weight) + values[flat] * weight

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,19 +65,34 @@ class Phantom:
 
     def cells(self) -> tuple[FloatArray, FloatArray, int, int]:
         """(angle phi around the body, 0 = anterior, 90 = patient's left; body coordinate zeta,
-        mm from the centre towards the head), each of shape (around * along,); and the grid."""
-        a, b = self.width_mm / 2, self.thickness_mm / 2
-        fine = np.linspace(0.0, 2 * np.pi, 4001)
-        arc = np.concatenate(
-            [[0.0], np.cumsum(np.hypot(np.diff(a * np.sin(fine)), np.diff(b * np.cos(fine))))]
-        )
-        around = max(8, round(arc[-1] / self.resolution_mm))
-        along = max(1, round(self.length_mm / self.resolution_mm))
-        centres = (np.arange(around) + 0.5) * arc[-1] / around
-        phi = np.interp(centres, arc, fine)
-        zeta = (np.arange(along) + 0.5) * self.length_mm / along - self.length_mm / 2
-        phi_grid, zeta_grid = np.meshgrid(phi, zeta, indexing="ij")
-        return phi_grid.reshape(-1), zeta_grid.reshape(-1), around, along
+        mm from the centre towards the head), each of shape (around * along,); and the grid.
+        Computed once per phantom size (read-only arrays)."""
+        return _cells(self)
+
+
+def _lines(phantom: Phantom) -> tuple[FloatArray, FloatArray]:
+    """The cells' angles (around) and body coordinates (along)."""
+    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+    fine = np.linspace(0.0, 2 * np.pi, 4001)
+    arc = np.concatenate(
+        [[0.0], np.cumsum(np.hypot(np.diff(a * np.sin(fine)), np.diff(b * np.cos(fine))))]
+    )
+    around = max(8, round(arc[-1] / phantom.resolution_mm))
+    along = max(1, round(phantom.length_mm / phantom.resolution_mm))
+    centres = (np.arange(around) + 0.5) * arc[-1] / around
+    phi = np.interp(centres, arc, fine)
+    zeta = (np.arange(along) + 0.5) * phantom.length_mm / along - phantom.length_mm / 2
+    return phi, zeta
+
+
+@lru_cache(maxsize=64)
+def _cells(phantom: Phantom) -> tuple[FloatArray, FloatArray, int, int]:
+    phi, zeta = _lines(phantom)
+    phi_grid, zeta_grid = np.meshgrid(phi, zeta, indexing="ij")
+    phi_cells, zeta_cells = phi_grid.reshape(-1), zeta_grid.reshape(-1)
+    phi_cells.setflags(write=False)
+    zeta_cells.setflags(write=False)
+    return phi_cells, zeta_cells, len(phi), len(zeta)
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,9 @@ class Beams:
         return np.asarray((rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0)
 
 
+MARGIN_MM = 1.0  # widens a beam's reach: far above the float32 error of the cell tests (0.1 um)
+
+
 def _times(cells: Any, directions: Any) -> Any:
     """(cells x 3) @ (beams x 3).T as three broadcast products: a threaded BLAS call with an
     inner dimension of 3 spends its time handing work to threads (5x slower on 2 busy cores)."""
@@ -120,20 +139,88 @@ def _times(cells: Any, directions: Any) -> Any:
     ] * directions[:, 2]
 
 
+def _reach(
+    xy: FloatArray,
+    zeta: FloatArray,
+    facing: npt.NDArray[np.bool_],
+    source: FloatArray,
+    frame: tuple[FloatArray, FloatArray, FloatArray],
+    half_tans: tuple[FloatArray, FloatArray],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The cells a beam can reach, a superset of its hits, as (angle, beam) pairs and a run of
+    rows along the body each. On the line of one angle's cells, depth and both field coordinates
+    are linear in zeta, so the field's five half-space tests (depth > 0, |u| <= tan x depth, the
+    same for w), each relaxed by MARGIN_MM, leave one interval of zeta: the rows inside it."""
+    angle, k = np.nonzero(facing)
+    axis, across, along = (d[k] for d in frame)
+    rel_x, rel_y = xy[angle, 0] - source[k, 0], xy[angle, 1] - source[k, 1]
+    z0 = -source[k, 2]  # offsets at zeta = 0, slopes per mm of zeta
+    depth, depth_slope = rel_x * axis[:, 0] + rel_y * axis[:, 1] + z0 * axis[:, 2], axis[:, 2]
+    u, u_slope = rel_x * across[:, 0] + rel_y * across[:, 1] + z0 * across[:, 2], across[:, 2]
+    w, w_slope = rel_x * along[:, 0] + rel_y * along[:, 1] + z0 * along[:, 2], along[:, 2]
+    tan_u, tan_w = half_tans[0][k], half_tans[1][k]
+    low, high = np.full(len(k), -np.inf), np.full(len(k), np.inf)
+    feasible = np.ones(len(k), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for offset, slope in (
+            (-depth, -depth_slope),
+            (u - tan_u * depth, u_slope - tan_u * depth_slope),
+            (-u - tan_u * depth, -u_slope - tan_u * depth_slope),
+            (w - tan_w * depth, w_slope - tan_w * depth_slope),
+            (-w - tan_w * depth, -w_slope - tan_w * depth_slope),
+        ):  # offset + slope * zeta <= MARGIN_MM
+            bound = (MARGIN_MM - offset) / slope
+            high = np.where(slope > 0, np.minimum(high, bound), high)
+            low = np.where(slope < 0, np.maximum(low, bound), low)
+            feasible &= (slope != 0) | (offset <= MARGIN_MM)
+    first = np.searchsorted(zeta, low, side="left")
+    rows = np.where(feasible, np.maximum(np.searchsorted(zeta, high, side="right") - first, 0), 0)
+    keep = rows > 0
+    return angle[keep], k[keep], first[keep], rows[keep]
+
+
+@dataclass(frozen=True)
+class _Surface:
+    """A phantom's cells in its local frame: (x, y) and the normal depend on the angle alone,
+    zeta on the row along the body; cell ``angle * along + row`` as in :meth:`Phantom.cells`."""
+
+    x: FloatArray  # (around,): a sin phi
+    y: FloatArray  # (around,): b cos phi
+    normal32: npt.NDArray[np.float32]  # (around, 3)
+    local_dot_normal: FloatArray  # (around,)
+    zeta: FloatArray  # (along,)
+    cells: int
+
+
+@lru_cache(maxsize=64)  # a study's planes and its total share one phantom
+def _surface(phantom: Phantom) -> _Surface:
+    phi, zeta = _lines(phantom)
+    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+    local = np.stack([a * np.sin(phi), b * np.cos(phi), np.zeros_like(phi)], axis=1)
+    normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
+    return _Surface(
+        x=local[:, 0],
+        y=local[:, 1],
+        normal32=normal.astype(np.float32),
+        local_dot_normal=np.einsum("cj,cj->c", local, normal),
+        zeta=zeta,
+        cells=len(phi) * len(zeta),
+    )
+
+
 def dose_map(
-    phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 64
+    phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 256
 ) -> tuple[FloatArray, FloatArray, float]:
     """(skin dose per cell in Gy, whether each beam hit a cell, shortest source to hit-cell
     distance in mm). A cell is ``centre + signs * local``, so every beam-cell product splits into
-    a per-beam constant plus a (cells x 3) @ (3 x beams) matrix product."""
-    phi, zeta, _, _ = phantom.cells()
-    a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
-    local = np.stack([a * np.sin(phi), b * np.cos(phi), zeta], axis=1)
-    normal = np.stack([np.sin(phi) / a, np.cos(phi) / b, np.zeros_like(phi)], axis=1)
-    local_dot_normal = np.einsum("cj,cj->c", local, normal)
-    # the (cells x beams) tests in float32: positions in mm keep 0.1 um; doses add in float64
-    local32, normal32 = local.astype(np.float32), normal.astype(np.float32)
-    total = np.zeros(len(phi))
+    a per-beam constant plus a cell-by-beam product of three terms; only the cells a beam can
+    reach (:func:`_reach`) are tested, each with the same float32 products as a full test."""
+    surface = _surface(phantom)
+    along_count = len(surface.zeta)
+    xy_line = np.stack([surface.x, surface.y], axis=1)
+    # the cell tests in float32: positions in mm keep 0.1 um; doses add in float64
+    x32, y32, z32 = (v.astype(np.float32) for v in (surface.x, surface.y, surface.zeta))
+    total = np.zeros(surface.cells)
     hit = np.zeros(len(beams.kerma_gy), dtype=bool)
     nearest = np.inf
     along_dir = np.cross(beams.axis, beams.across)
@@ -141,49 +228,70 @@ def dose_map(
     for start in range(0, len(beams.kerma_gy), chunk):
         s = slice(start, start + chunk)
         signs, off = beams.orientation[s], offset[s]
+        facing = (
+            _times(surface.normal32, (off * signs).astype(np.float32))
+            < -surface.local_dot_normal[:, None]
+        )
+        directions = (beams.axis[s], beams.across[s], along_dir[s])
+        angle, beam_of_angle, first, rows = _reach(
+            xy_line,
+            surface.zeta,
+            facing,
+            -off * signs,
+            (signs * directions[0], signs * directions[1], signs * directions[2]),
+            (beams.half_tan_across[s], beams.half_tan_along[s]),
+        )
+        # candidates run by (angle, beam): per-run values spread by np.repeat, not gathered
+        step = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)
+        k_all = np.repeat(beam_of_angle, rows)
+        row_all = np.repeat(first, rows) + step
+        angle_all = np.repeat(angle, rows)
+        lz = z32[row_all]
+        x_angle, y_angle = x32[angle], y32[angle]
 
-        def project(direction: FloatArray, signs: FloatArray = signs, off: FloatArray = off) -> Any:
+        projected = []  # depth, u, w of each candidate: the float32 products of a full test
+        for direction in directions:
             constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
-            return _times(local32, (signs * direction).astype(np.float32)) + constant[None, :]
-
-        depth = project(beams.axis[s])
-        u, w = project(beams.across[s]), project(along_dir[s])
-        facing = _times(normal32, (off * signs).astype(np.float32)) < -local_dot_normal[:, None]
+            d32 = (signs * direction).astype(np.float32)[beam_of_angle]
+            xy = x_angle * d32[:, 0] + y_angle * d32[:, 1]
+            projected.append(
+                (np.repeat(xy, rows) + lz * np.repeat(d32[:, 2], rows))
+                + np.repeat(constant[beam_of_angle], rows)
+            )
+        depth, u, w = projected
         inside = (
             (depth > 0)
-            & (np.abs(u) <= beams.half_tan_across[s][None, :] * depth)
-            & (np.abs(w) <= beams.half_tan_along[s][None, :] * depth)
-            & facing
+            & (np.abs(u) <= beams.half_tan_across[s][k_all] * depth)
+            & (np.abs(w) <= beams.half_tan_along[s][k_all] * depth)
         )
-        c_index, k_index = np.nonzero(inside)
-        depth_hit = depth[c_index, k_index].astype(np.float64)
+        angle_hit, row_hit, k_index = angle_all[inside], row_all[inside], k_all[inside]
+        c_index = angle_hit * along_count + row_hit
         if len(k_index) == 0:
             continue
-        event = start + k_index
-        hit[np.unique(event)] = True
-        vv = off[k_index] + signs[k_index] * local[c_index]  # source -> cell
-        distance = np.sqrt(np.einsum("ij,ij->i", vv, vv))
+        hit[start + np.unique(k_index)] = True
+        # source -> cell, by component
+        vx, vy, vz = (
+            off[:, i][k_index] + signs[:, i][k_index] * line[where]
+            for i, line, where in (
+                (0, surface.x, angle_hit),
+                (1, surface.y, angle_hit),
+                (2, surface.zeta, row_hit),
+            )
+        )
+        distance = np.sqrt(vx * vx + vy * vy + vz * vz)
         nearest = min(nearest, float(distance.min()))
-        side_cm = (
-            2 * np.sqrt(beams.half_tan_across[event] * beams.half_tan_along[event]) * depth_hit / 10
-        )
-        bsf = backscatter_factor(beams.bsf_coefficients[event], side_cm)
-        src = beams.source[event]
-        cell = src + vv
-        below = src[:, 1] < beams.table_top_y[event]
-        t = (beams.table_top_y[event] - src[:, 1]) / (cell[:, 1] - src[:, 1])
-        x_cross = src[:, 0] + t * (cell[:, 0] - src[:, 0])
-        through = below & (
-            np.abs(x_cross - beams.centre[event, 0]) <= beams.table_half_width_mm[event]
-        )
-        table = np.where(through, beams.table_transmission[event], 1.0)
-        dose = (
-            beams.kerma_gy[event]
-            * (beams.reference_mm[event] / distance) ** 2
-            * bsf
-            * f_factor
-            * table
-        )
+        side_cm = (2 * np.sqrt(beams.half_tan_across[s] * beams.half_tan_along[s]) / 10)[
+            k_index
+        ] * depth[inside].astype(np.float64)
+        bsf = backscatter_factor(beams.bsf_coefficients[s], side_cm, k_index)
+        src_x, src_y = beams.source[s, 0], beams.source[s, 1]
+        below = (src_y < beams.table_top_y[s])[k_index]
+        t = (beams.table_top_y[s] - src_y)[k_index] / vy
+        x_cross = (src_x - beams.centre[s, 0])[k_index] + t * vx
+        through = below & (np.abs(x_cross) <= beams.table_half_width_mm[s][k_index])
+        table = np.where(through, beams.table_transmission[s][k_index], 1.0)
+        scale = beams.kerma_gy[s] * beams.reference_mm[s] ** 2 * f_factor
+        dose = scale[k_index] / distance**2 * bsf * table
         total += np.bincount(c_index, weights=dose, minlength=len(total))
     return total, hit, nearest
 
@@ -208,7 +316,10 @@ def merge_identical(beams: Beams) -> tuple[Beams, npt.NDArray[np.intp]]:
             beams.orientation,
         ]
     )
-    _, first, inverse = np.unique(geometry, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    index: dict[bytes, int] = {}  # a dict of row bytes: np.unique(axis=0) sorts, 10x slower
+    inverse = np.array(
+        [index.setdefault(row.tobytes(), len(index)) for row in geometry], dtype=np.intp
+    )
+    first = np.unique(inverse, return_index=True)[1]
     kerma = np.bincount(inverse, weights=beams.kerma_gy, minlength=len(first)).astype(np.float64)
     return beams.take(first, kerma), inverse

@@ -98,7 +98,7 @@ def _one(
             f"{conventions.source}: add the device there"
         )
         return row, None, []
-    norm, notes = normalise(filters_mm(events), device, conventions, phantom)
+    norm, notes = normalise(events, device, conventions, phantom)
     used = norm.filter(pl.col("usable"))
     row["events_used_count"] = used.height
     if used.height == 0:
@@ -167,9 +167,11 @@ def build_skin_dose(
 
     ``phantom`` overrides the one scaled from each study's Patient's Size and Weight.
     """
-    fluoro = events.filter(
-        (pl.col("modality") == "fluoroscopy") & pl.col("study_instance_uid").is_not_null()
-    )
+    fluoro = filters_mm(  # row by row: once for the month, not once a study and plane
+        events.filter(
+            (pl.col("modality") == "fluoroscopy") & pl.col("study_instance_uid").is_not_null()
+        )
+    ).with_columns(pl.col("acquisition_plane").fill_null("single_plane"))
     studies = (
         fluoro.group_by("study_instance_uid")
         .agg(
@@ -187,11 +189,11 @@ def build_skin_dose(
     by_study = fluoro.partition_by("study_instance_uid", as_dict=True)  # one pass, not one a study
     for study in studies.iter_rows(named=True):
         uid = study["study_instance_uid"]
-        ev = by_study[(uid,)].with_columns(pl.col("acquisition_plane").fill_null("single_plane"))
+        ev = by_study[(uid,)]
         chosen = phantom or _phantom_of(ev)
-        planes = sorted(ev.get_column("acquisition_plane").unique())
-        groups = [(p, ev.filter(pl.col("acquisition_plane") == p)) for p in planes]
-        if len(planes) > 1:
+        by_plane = ev.partition_by("acquisition_plane", as_dict=True)
+        groups = [(str(p), by_plane[(p,)]) for (p,) in sorted(by_plane)]
+        if len(groups) > 1:
             groups.append(("total", ev))
         for plane, plane_events in groups:
             row, dose, notes = _one(plane_events, conventions, chosen)
