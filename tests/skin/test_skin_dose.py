@@ -330,3 +330,25 @@ def test_testing_only_reachable_cells_finds_every_cell_a_full_test_finds() -> No
         assert np.array_equal(dose > 0, expected), k
         reached += int(expected.any())
     assert reached > 250  # most fields reach the phantom: the comparison is not of empty maps
+
+
+def test_a_source_nearer_the_skin_than_any_fluoroscope_allows_is_refused() -> None:
+    """Table top 700 mm under the isocentre puts the back 14 cm from a source 800 mm under it
+    (21 CFR 1020.32(g) allows no less than 20 cm): a reason, not the inverse square's 30x PSD;
+    at 600 mm (24 cm) the map is made; mixed, the near beams are left out and counted."""
+    near, _ = _skin(_event(1, table_height_position_mm=700.0))
+    assert near.item(0, "peak_skin_dose_gy") is None
+    assert near.item(0, "reason").startswith(
+        "implausible geometry: the source of every beam lies inside the phantom or nearer than "
+        "20 cm to its skin"
+    )
+    far, _ = _skin(_event(1, table_height_position_mm=600.0))
+    assert far.item(0, "reason") is None and far.item(0, "skin_distance_min_mm") == pytest.approx(
+        240.0, abs=1.0
+    )
+    mixed, _ = _skin(_event(1), _event(2, table_height_position_mm=700.0))
+    assert mixed.item(0, "peak_skin_dose_gy") == pytest.approx(_expected_posterior_dose(1.0), 1e-3)
+    assert (
+        "1 beams with the source inside the phantom or nearer than 20 cm to its skin left out"
+        in (mixed.item(0, "assumptions"))
+    )

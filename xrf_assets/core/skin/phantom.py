@@ -120,12 +120,23 @@ class Beams:
             fields["kerma_gy"] = kerma_gy
         return Beams(**fields)
 
-    def source_inside(self, phantom: Phantom) -> npt.NDArray[np.bool_]:
-        """Beams whose source lies inside the phantom's cross-section: a table height read by
-        the wrong convention, never a real geometry."""
+    def source_too_close(self, phantom: Phantom) -> npt.NDArray[np.bool_]:
+        """Beams whose source lies inside the phantom's cross-section or nearer its skin than
+        any fluoroscope lets it come (MIN_SOURCE_SKIN_MM): a table height read by the wrong
+        convention, never a real geometry; left in, the inverse square makes a PSD many times
+        the dose at the reference point."""
         rel = (self.source - self.centre) * self.orientation
         a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
-        return np.asarray((rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0)
+        inside = (rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0
+        angle = np.linspace(0.0, 2 * np.pi, 720, endpoint=False)
+        edge_x, edge_y = a * np.cos(angle), b * np.sin(angle)  # the skin, every half degree
+        gap = np.hypot(rel[:, 0, None] - edge_x, rel[:, 1, None] - edge_y).min(axis=1)
+        return np.asarray(inside | (gap < MIN_SOURCE_SKIN_MM))
+
+
+# 21 CFR 1020.32(g): a fluoroscope keeps its source at least 38 cm (stationary), 30 cm (mobile)
+# or, for specific surgical uses, 20 cm from the skin; nearer is no real geometry
+MIN_SOURCE_SKIN_MM = 200.0
 
 
 MARGIN_MM = 1.0  # widens a beam's reach: far above the float32 error of the cell tests (0.1 um)

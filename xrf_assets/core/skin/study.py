@@ -27,7 +27,7 @@ from xrf_assets.core.audit.study_dose import STUDY_DATE
 from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.beam import FloatArray
 from xrf_assets.core.skin.geometry import REQUIRED, Conventions, beams_of, filters_mm, normalise
-from xrf_assets.core.skin.phantom import Phantom, dose_map, merge_identical
+from xrf_assets.core.skin.phantom import MIN_SOURCE_SKIN_MM, Phantom, dose_map, merge_identical
 
 METHOD = (
     "inverse square from the reference point to each skin cell; backscatter (Benmakhlouf 2013) by "
@@ -109,16 +109,20 @@ def _one(
             f"{norm.height - used.height} of {norm.height} events lack geometry, not mapped"
         )
     beams = beams_of(norm, device, conventions, phantom)
-    inside = beams.source_inside(phantom)
-    if inside.all():
+    too_close = beams.source_too_close(phantom)
+    if too_close.all():
         row["reason"] = (
-            f"implausible geometry: the source of every beam lies inside the phantom; the table "
-            f"height convention '{device.name}' does not fit these reports"
+            f"implausible geometry: the source of every beam lies inside the phantom or nearer "
+            f"than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin; the table height convention "
+            f"'{device.name}' does not fit these reports"
         )
         return row, None, notes
-    if inside.any():
-        notes.append(f"{int(inside.sum())} beams with the source inside the phantom left out")
-        beams = beams.take(np.nonzero(~inside)[0])
+    if too_close.any():
+        notes.append(
+            f"{int(too_close.sum())} beams with the source inside the phantom or nearer than "
+            f"{MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin left out"
+        )
+        beams = beams.take(np.nonzero(~too_close)[0])
     merged, index = merge_identical(beams)
     dose, merged_hit, distance_min = dose_map(phantom, merged, beam.F_TISSUE_AIR)
     hit = merged_hit[index]
