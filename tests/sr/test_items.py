@@ -20,6 +20,7 @@ from pydicom.uid import (
 )
 
 from xrf_assets.core.dicom.elements import StructureWarning
+from xrf_assets.core.dicom.read import read_header
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import ReportExtract, extract_report
 from xrf_assets.core.sr import items as sr_items
@@ -175,3 +176,17 @@ def test_memo_first_remembers_clean_bytes_and_warns_again_where_they_are_damaged
             assert sr_items.memo_first(item, 0x0040A043, [], _code_value) is None
     assert (_code_value, damaged, False) not in sr_items._MEMO
     assert sr_items.memo_first(first, 0x00081199, [], _code_value) is None  # absent: no item
+
+
+def test_deferred_content_sequence_read_in_one_piece_as_raw_items(zee: Dataset) -> None:
+    """read_header leaves Zee's Content Sequence on disk (longer than DEFER_SIZE): it is read
+    with one read as raw items, not converted by pydicom, and holds what pydicom reads."""
+    ds = read_header(ZEE)
+    assert ds.get_item(Tag(CONTENT_SEQUENCE), keep_deferred=True).value is None
+    items = ContentNode(ds, []).content()
+    assert {type(i) for i in items} == {sr_items.RawItem}
+    assert len(items) == len(zee.ContentSequence)
+    assert ds.get_item(Tag(CONTENT_SEQUENCE), keep_deferred=True).value is None  # not stored
+    codes = [sr_items.text(sr_items.sequence(i, 0x0040A043)[0], 0x00080100, []) for i in items]
+    assert codes == [i.ConceptNameCodeSequence[0].CodeValue for i in zee.ContentSequence]
+    assert codes.count("113706") == len(extract_report(ds, "zee.dcm").events)

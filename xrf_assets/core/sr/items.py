@@ -15,6 +15,7 @@ can meet in one tree.
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from xrf_assets.core.dicom.elements import (
+    UNDEFINED,
     Anomaly,
     Element,
     Malformed,
@@ -127,14 +129,33 @@ def sequence(item: Item, tag: int) -> list[Item]:
         return list(_items(item.src, found[2], found[3], item.implicit))
     if tag not in item:
         return []
-    elem = item.get_item(tag)
+    elem = item.get_item(tag, keep_deferred=True)
     value = elem.value
+    if type(elem) is RawDataElement and value is None and elem.length:
+        value = _deferred(item, elem)
+        if value is None:
+            elem = item.get_item(tag)  # pydicom's deferred read, where we cannot read it
+            value = elem.value
     if type(elem) is RawDataElement and type(value) is bytes and elem.is_little_endian:
         if elem.VR not in (None, "SQ") or not is_sequence(tag, None):
             return []
         return list(parse_sequence(value, elem.is_implicit_VR))
     value = item[tag].value
     return list(value) if isinstance(value, Sequence | list) else []
+
+
+def _deferred(ds: Dataset, elem: RawDataElement) -> bytes | None:
+    """The bytes of a sequence left on disk by the header read (longer than its defer size: the
+    Content Sequence of a report), in one read. pydicom's deferred read would convert the whole
+    sequence into Datasets, item by item; None where the file is not at hand (pydicom reads)."""
+    name = getattr(ds, "filename", None)
+    if not isinstance(name, str) or elem.length == UNDEFINED or elem.value_tell is None:
+        return None
+    with open(name, "rb") as fp:
+        value = os.pread(fp.fileno(), elem.length, elem.value_tell)
+    if len(value) != elem.length:
+        raise ValueError(f"file changed while read: element {elem.tag} cut short")
+    return value
 
 
 def text(item: Item, tag: int, encodings: list[str]) -> str | None:

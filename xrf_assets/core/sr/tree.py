@@ -152,7 +152,7 @@ class ContentNode:
     report's character set ``encodings``.
     """
 
-    __slots__ = ("_index", "encodings", "issues", "item", "path")
+    __slots__ = ("_content", "_index", "encodings", "issues", "item", "path")
 
     def __init__(
         self, item: Item, issues: list[str], path: str = "", encodings: list[str] | None = None
@@ -164,6 +164,14 @@ class ContentNode:
             encodings = sr_items.encodings_of(item) if isinstance(item, Dataset) else []
         self.encodings = encodings
         self._index: dict[CodeKey, list[Item]] | None = None
+        self._content: list[Item] | None = None
+
+    def content(self) -> list[Item]:
+        """The items of the Content Sequence (0040,A730), parsed once (whoever asks first: the
+        check for an empty event, then its index). Raises MalformedSequence."""
+        if self._content is None:
+            self._content = sr_items.sequence(self.item, CONTENT_SEQUENCE)
+        return self._content
 
     def _sequence(self, tag: int) -> list[Item]:
         try:
@@ -185,7 +193,12 @@ class ContentNode:
         if self._index is None:
             index: dict[CodeKey, list[Item]] = {}
             encodings = self.encodings
-            for n, child in enumerate(self._sequence(CONTENT_SEQUENCE), start=1):
+            try:
+                children = self.content()
+            except MalformedSequence as exc:
+                self._note_malformed(CONTENT_SEQUENCE, exc)
+                children = []
+            for n, child in enumerate(children, start=1):
                 key = sr_items.memo_first(child, CONCEPT_NAME_CODE_SEQUENCE, encodings, _name_key)
                 if key is not None:
                     index.setdefault(key, []).append(child)
