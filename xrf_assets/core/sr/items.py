@@ -43,7 +43,7 @@ T = TypeVar("T")
 _MISS = object()
 # (decoder, sequence bytes, implicit, *encodings) -> what the decoder made of its first item
 _MEMO: dict[tuple[object, ...], object] = {}
-_MEMO_MAX = 100_000  # entries (~100 bytes each); cleared when full
+_MEMO_MAX = 20_000  # entries (a few MB); cleared when full
 _warned = [0]  # StructureWarnings raised so far: a result that warned is not remembered
 
 
