@@ -20,6 +20,7 @@ from pydicom.uid import (
 )
 
 from xrf_assets.core.dicom.elements import StructureWarning
+from xrf_assets.core.dicom.read import read_header
 from xrf_assets.core.errors import ExtractionError
 from xrf_assets.core.extract.dose_reports import ReportExtract, extract_report
 from xrf_assets.core.sr import items as sr_items
@@ -146,3 +147,46 @@ def test_repeated_tag_in_an_item_leaves_both_out_with_a_warning() -> None:
         None,
         "Knee",
     ]
+
+
+def _code_seq_item(code_seq: bytes) -> sr_items.RawItem:
+    """A content item holding only a Concept Name Code Sequence (0040,A043) of ``code_seq``."""
+    element = b"\x40\x00\x43\xa0SQ\x00\x00" + struct.pack("<L", len(code_seq)) + code_seq
+    [item] = sr_items.parse_sequence(_item(element), False)
+    return item
+
+
+def _code_value(item: sr_items.Item | None, encodings: list[str]) -> str | None:
+    return sr_items.text(item, 0x00080100, encodings) if item is not None else None
+
+
+def test_memo_first_remembers_clean_bytes_and_warns_again_where_they_are_damaged() -> None:
+    """The same Concept Name bytes in two items decode once to the same value; bytes that warn
+    are not remembered, so their second occurrence warns again and reads the same."""
+    clean = _item(b"\x08\x00\x00\x01SH\x06\x00113733" + b"\x08\x00\x02\x01SH\x04\x00DCM ")
+    first, second = _code_seq_item(clean), _code_seq_item(clean)
+    assert sr_items.memo_first(first, 0x0040A043, [], _code_value) == "113733"
+    sr_items._MEMO.pop((_code_value, clean, False), None)
+    assert sr_items.memo_first(first, 0x0040A043, [], _code_value) == "113733"
+    assert (_code_value, clean, False) in sr_items._MEMO
+    assert sr_items.memo_first(second, 0x0040A043, [], _code_value) == "113733"
+    damaged = _item(b"\x08\x00\x02\x01SH\x04\x00DCM " + b"\x08\x00\x00\x01SH\x06\x00113733")
+    for item in (_code_seq_item(damaged), _code_seq_item(damaged)):
+        with pytest.warns(StructureWarning, match=r"tag \(0008,0100\) out of ascending order"):
+            assert sr_items.memo_first(item, 0x0040A043, [], _code_value) is None
+    assert (_code_value, damaged, False) not in sr_items._MEMO
+    assert sr_items.memo_first(first, 0x00081199, [], _code_value) is None  # absent: no item
+
+
+def test_deferred_content_sequence_read_in_one_piece_as_raw_items(zee: Dataset) -> None:
+    """read_header leaves Zee's Content Sequence on disk (longer than DEFER_SIZE): it is read
+    with one read as raw items, not converted by pydicom, and holds what pydicom reads."""
+    ds = read_header(ZEE)
+    assert ds.get_item(Tag(CONTENT_SEQUENCE), keep_deferred=True).value is None
+    items = ContentNode(ds, []).content()
+    assert {type(i) for i in items} == {sr_items.RawItem}
+    assert len(items) == len(zee.ContentSequence)
+    assert ds.get_item(Tag(CONTENT_SEQUENCE), keep_deferred=True).value is None  # not stored
+    codes = [sr_items.text(sr_items.sequence(i, 0x0040A043)[0], 0x00080100, []) for i in items]
+    assert codes == [i.ConceptNameCodeSequence[0].CodeValue for i in zee.ContentSequence]
+    assert codes.count("113706") == len(extract_report(ds, "zee.dcm").events)

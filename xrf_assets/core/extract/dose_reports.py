@@ -36,7 +36,6 @@ from xrf_assets.core.extract.irradiation_events import (
 from xrf_assets.core.sr import codes
 from xrf_assets.core.sr import items as sr_items
 from xrf_assets.core.sr.tree import (
-    CONTENT_SEQUENCE,
     DAMAGED,
     CodeKey,
     ContentNode,
@@ -333,7 +332,7 @@ def _lost_content(event: ContentNode) -> str | None:
     (and noted) where its Content Sequence cannot be read: nothing of the event can be read,
     not even its UID. None for a container with content."""
     try:
-        return None if sr_items.sequence(event.item, CONTENT_SEQUENCE) else "empty"
+        return None if event.content() else "empty"
     except sr_items.MalformedSequence as exc:
         event.issues.append(f"{event.path}: (0040,A730) cannot be read ({exc}): {DAMAGED}")
         return "damaged"

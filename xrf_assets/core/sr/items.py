@@ -15,8 +15,11 @@ can meet in one tree.
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 from pydicom.charset import decode_bytes
 from pydicom.dataelem import RawDataElement
@@ -25,6 +28,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from xrf_assets.core.dicom.elements import (
+    UNDEFINED,
     Anomaly,
     Element,
     Malformed,
@@ -35,6 +39,12 @@ from xrf_assets.core.dicom.elements import (
 )
 
 _FLOAT64 = struct.Struct("<d")
+T = TypeVar("T")
+_MISS = object()
+# (decoder, sequence bytes, implicit, *encodings) -> what the decoder made of its first item
+_MEMO: dict[tuple[object, ...], object] = {}
+_MEMO_MAX = 20_000  # entries (a few MB); cleared when full
+_warned = [0]  # StructureWarnings raised so far: a result that warned is not remembered
 
 
 class RawItem:
@@ -71,7 +81,43 @@ def _items(src: Source, start: int, end: int, implicit: bool) -> list[RawItem]:
         raise MalformedSequence(str(exc)) from None
     for anomaly in anomalies:
         warnings.warn(anomaly.describe("an SR content item"), StructureWarning, stacklevel=3)
+        _warned[0] += 1
     return [RawItem(elements, implicit, src) for elements in found]
+
+
+def memo_first(
+    item: Item, tag: int, encodings: list[str], decode: Callable[[Item | None, list[str]], T]
+) -> T:
+    """``decode(first item of sequence tag or None, encodings)``, remembered by the bytes of the
+    sequence: a report repeats the same Concept Name, Units and Concept Code sequences in every
+    event, and the same bytes decode to the same value. Only what was read without a warning or
+    an error is remembered (an error raises as :func:`sequence` raises it), so every warning is
+    raised again where its bytes occur. ``decode`` must read its item and nothing else."""
+    if type(item) is not RawItem:
+        seq = sequence(item, tag)
+        return decode(seq[0] if seq else None, encodings)
+    found = item.elements.get(tag)
+    if found is None or found[0] not in ("SQ", None) or not is_sequence(tag, None):
+        return decode(None, encodings)
+    src, start, end = item.src, found[2], found[3]
+    off = start - src.base
+    if off >= 0 and end - src.base <= len(src.data):
+        raw = src.data[off : off + end - start]
+    else:
+        raw = src.bytes(start, end - start)
+    key = (decode, raw, item.implicit, *encodings)
+    hit = _MEMO.get(key, _MISS)
+    if hit is not _MISS:
+        return hit  # type: ignore[return-value]
+    warned = _warned[0]
+    found_items = _items(src, start, end, item.implicit)
+    whole = src.pos == end  # no item ran past the sequence: its bytes alone made the value
+    value = decode(found_items[0] if found_items else None, encodings)
+    if whole and _warned[0] == warned:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = value
+    return value
 
 
 def sequence(item: Item, tag: int) -> list[Item]:
@@ -83,14 +129,33 @@ def sequence(item: Item, tag: int) -> list[Item]:
         return list(_items(item.src, found[2], found[3], item.implicit))
     if tag not in item:
         return []
-    elem = item.get_item(tag)
+    elem = item.get_item(tag, keep_deferred=True)
     value = elem.value
+    if type(elem) is RawDataElement and value is None and elem.length:
+        value = _deferred(item, elem)
+        if value is None:
+            elem = item.get_item(tag)  # pydicom's deferred read, where we cannot read it
+            value = elem.value
     if type(elem) is RawDataElement and type(value) is bytes and elem.is_little_endian:
         if elem.VR not in (None, "SQ") or not is_sequence(tag, None):
             return []
         return list(parse_sequence(value, elem.is_implicit_VR))
     value = item[tag].value
     return list(value) if isinstance(value, Sequence | list) else []
+
+
+def _deferred(ds: Dataset, elem: RawDataElement) -> bytes | None:
+    """The bytes of a sequence left on disk by the header read (longer than its defer size: the
+    Content Sequence of a report), in one read. pydicom's deferred read would convert the whole
+    sequence into Datasets, item by item; None where the file is not at hand (pydicom reads)."""
+    name = getattr(ds, "filename", None)
+    if not isinstance(name, str) or elem.length == UNDEFINED or elem.value_tell is None:
+        return None
+    with open(name, "rb") as fp:
+        value = os.pread(fp.fileno(), elem.length, elem.value_tell)
+    if len(value) != elem.length:
+        raise ValueError(f"file changed while read: element {elem.tag} cut short")
+    return value
 
 
 def text(item: Item, tag: int, encodings: list[str]) -> str | None:

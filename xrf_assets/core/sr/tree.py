@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from statistics import fmean
 
 from pydicom.dataset import Dataset
@@ -53,6 +54,7 @@ VALUE_TYPE = 0x0040A040
 DAMAGED = "damaged content item, its content is lost"
 
 
+@cache
 def code_key(value: str, scheme: str) -> CodeKey:
     """(value, scheme) with SRT mapped to SCT, so that equal codes have equal keys."""
     value = value.strip()
@@ -76,6 +78,39 @@ def _code_item_key(item: Item, encodings: list[str]) -> CodeKey:
 def _code_item(item: Item, encodings: list[str]) -> Code:
     value, scheme = _code_item_key(item, encodings)
     return Code(value, scheme, sr_items.text(item, CODE_MEANING, encodings) or "")
+
+
+# decoders of a sequence's first item (None: no item) for ``sr_items.memo_first``
+
+
+def _name_key(item: Item | None, encodings: list[str]) -> CodeKey | None:
+    return _code_item_key(item, encodings) if item is not None else None
+
+
+def _code_or_none(item: Item | None, encodings: list[str]) -> Code | None:
+    return _code_item(item, encodings) if item is not None else None
+
+
+def _unit(item: Item | None, encodings: list[str]) -> str:
+    return (sr_items.text(item, CODE_VALUE, encodings) if item is not None else None) or ""
+
+
+def _measured(
+    item: Item | None, encodings: list[str]
+) -> tuple[str, float | None, str | MalformedSequence] | None:
+    """(Numeric Value as sent, Floating Point Value, unit code value) of a Measured Value item;
+    a Measurement Units sequence that does not parse is returned, for ``num_value`` to raise."""
+    if item is None:
+        return None
+    raw = sr_items.text(item, NUMERIC_VALUE, encodings)
+    if raw is None:
+        return None
+    precise = sr_items.float64(item, FLOATING_POINT_VALUE)
+    try:
+        unit = sr_items.memo_first(item, MEASUREMENT_UNITS_CODE_SEQUENCE, encodings, _unit)
+    except MalformedSequence as exc:
+        return raw, precise, exc
+    return raw, precise, unit
 
 
 def concept_of(ds: Dataset) -> Code | None:
@@ -117,7 +152,7 @@ class ContentNode:
     report's character set ``encodings``.
     """
 
-    __slots__ = ("_index", "encodings", "issues", "item", "path")
+    __slots__ = ("_content", "_index", "encodings", "issues", "item", "path")
 
     def __init__(
         self, item: Item, issues: list[str], path: str = "", encodings: list[str] | None = None
@@ -129,16 +164,27 @@ class ContentNode:
             encodings = sr_items.encodings_of(item) if isinstance(item, Dataset) else []
         self.encodings = encodings
         self._index: dict[CodeKey, list[Item]] | None = None
+        self._content: list[Item] | None = None
+
+    def content(self) -> list[Item]:
+        """The items of the Content Sequence (0040,A730), parsed once (whoever asks first: the
+        check for an empty event, then its index). Raises MalformedSequence."""
+        if self._content is None:
+            self._content = sr_items.sequence(self.item, CONTENT_SEQUENCE)
+        return self._content
 
     def _sequence(self, tag: int) -> list[Item]:
         try:
             return sr_items.sequence(self.item, tag)
         except MalformedSequence as exc:
-            self.issues.append(
-                f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
-                f"cannot be read ({exc}); read as empty: {DAMAGED}"
-            )
+            self._note_malformed(tag, exc)
             return []
+
+    def _note_malformed(self, tag: int, exc: MalformedSequence) -> None:
+        self.issues.append(
+            f"{self.path or 'root'}: ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
+            f"cannot be read ({exc}); read as empty: {DAMAGED}"
+        )
 
     def _text(self, tag: int) -> str | None:
         return sr_items.text(self.item, tag, self.encodings)
@@ -146,11 +192,17 @@ class ContentNode:
     def _children(self) -> dict[CodeKey, list[Item]]:
         if self._index is None:
             index: dict[CodeKey, list[Item]] = {}
-            for n, child in enumerate(self._sequence(CONTENT_SEQUENCE), start=1):
-                names = sr_items.sequence(child, CONCEPT_NAME_CODE_SEQUENCE)
-                if names:
-                    index.setdefault(_code_item_key(names[0], self.encodings), []).append(child)
-                elif not sr_items.text(child, VALUE_TYPE, self.encodings):
+            encodings = self.encodings
+            try:
+                children = self.content()
+            except MalformedSequence as exc:
+                self._note_malformed(CONTENT_SEQUENCE, exc)
+                children = []
+            for n, child in enumerate(children, start=1):
+                key = sr_items.memo_first(child, CONCEPT_NAME_CODE_SEQUENCE, encodings, _name_key)
+                if key is not None:
+                    index.setdefault(key, []).append(child)
+                elif not sr_items.text(child, VALUE_TYPE, encodings):
                     # neither name nor type: bytes read out of step (a length overrun)
                     self.issues.append(
                         f"{self.path or 'root'}: content item {n} has no Concept Name "
@@ -203,13 +255,16 @@ class ContentNode:
         None where the sequence is empty (a device saying "no value"). A value that is not a
         number is noted and gives None.
         """
-        measured = self._sequence(MEASURED_VALUE_SEQUENCE)
-        if not measured:
+        try:
+            measured = sr_items.memo_first(
+                self.item, MEASURED_VALUE_SEQUENCE, self.encodings, _measured
+            )
+        except MalformedSequence as exc:
+            self._note_malformed(MEASURED_VALUE_SEQUENCE, exc)
             return None
-        mv = measured[0]
-        raw = sr_items.text(mv, NUMERIC_VALUE, self.encodings)
-        if raw is None:
+        if measured is None:
             return None
+        raw, precise, unit = measured
         try:
             values = tuple(float(v) for v in raw.split("\\"))
         except ValueError:
@@ -217,18 +272,21 @@ class ContentNode:
         if not values or not all(map(math.isfinite, values)):
             self.issues.append(f"{self.path}: Numeric Value {raw!r} is not a number")
             return None
-        if len(values) == 1:
-            precise = sr_items.float64(mv, FLOATING_POINT_VALUE)  # same value, full precision
-            if precise is not None:
-                values = (precise,)
-        units = sr_items.sequence(mv, MEASUREMENT_UNITS_CODE_SEQUENCE)
-        unit = sr_items.text(units[0], CODE_VALUE, self.encodings) if units else None
-        return NumValue(values, unit or "")
+        if len(values) == 1 and precise is not None:  # same value, full precision
+            values = (precise,)
+        if isinstance(unit, MalformedSequence):
+            raise MalformedSequence(str(unit))  # as before: the report cannot be read
+        return NumValue(values, unit)
 
     def code_value(self) -> Code | None:
         """Concept Code Sequence (0040,A168) of a CODE item."""
-        seq = self._sequence(CONCEPT_CODE_SEQUENCE)
-        return _code_item(seq[0], self.encodings) if seq else None
+        try:
+            return sr_items.memo_first(
+                self.item, CONCEPT_CODE_SEQUENCE, self.encodings, _code_or_none
+            )
+        except MalformedSequence as exc:
+            self._note_malformed(CONCEPT_CODE_SEQUENCE, exc)
+            return None
 
     def text_value(self) -> str | None:
         """TEXT value, or the meaning of a CODE value where a vendor sends a code instead."""
