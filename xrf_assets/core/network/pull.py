@@ -287,6 +287,10 @@ def pull(settings: PullSettings) -> PullSummary:
     state = PullState.load(settings.state_dir, pacs.host, pacs.port, pacs.ae_title)
     summary = PullSummary()
     ae = AE(ae_title=settings.ae_title)
+    # pynetdicom waits 30 s for each DIMSE message; a busy PACS answering a C-FIND or sending the
+    # sub-operations of a C-MOVE can go quiet for longer, and a late answer then arrives on an
+    # association that gave up on it ("unexpected C-FIND service message")
+    ae.dimse_timeout = ae.network_timeout = 300
     ae.add_requested_context(FIND)
     ae.add_requested_context(MOVE)
     assoc = ae.associate(pacs.host, pacs.port, ae_title=pacs.ae_title, evt_handlers=NO_DELAY)
