@@ -7,10 +7,16 @@ that spreads the ingest shards over workers builds the ingest job with its execu
 (:func:`ingest_job_with`, docs/scale-out.md).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from dagster import AssetSelection, ExecutorDefinition, define_asset_job, in_process_executor
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
+
+if TYPE_CHECKING:  # what define_asset_job returns: Dagster exports it only privately
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 
 def ingest_job_with(executor: ExecutorDefinition) -> UnresolvedAssetJobDefinition:

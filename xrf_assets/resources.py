@@ -109,7 +109,7 @@ class XrfSettings(ConfigurableResource):
         default=6, description="Calendar months over which a patient's studies are summed."
     )
 
-    def _setting(self, name: str) -> str | None:
+    def setting(self, name: str) -> str | None:
         """The field as configured, else its environment variable now (empty counts as unset)."""
         value = getattr(self, name)
         if value is not None:
@@ -117,33 +117,33 @@ class XrfSettings(ConfigurableResource):
         return os.environ.get(ENV_VARS[name]) or None
 
     def input_path(self) -> Path:
-        return Path(self._setting("input_dir") or DEMO_INPUT)
+        return Path(self.setting("input_dir") or DEMO_INPUT)
 
     def output_path(self) -> Path:
-        return Path(self._setting("output_dir") or DEMO_OUTPUT)
+        return Path(self.setting("output_dir") or DEMO_OUTPUT)
 
     def store(self) -> TableStore:
         return TableStore(self.output_path())
 
     def rooms(self) -> RoomDirectory:
-        return RoomDirectory.from_yaml(self._setting("rooms_file"))
+        return RoomDirectory.from_yaml(self.setting("rooms_file"))
 
     def privacy_settings(self) -> PrivacySettings:
-        return privacy_for(self._setting("privacy"), self.input_path())
+        return privacy_for(self.setting("privacy"), self.input_path())
 
     def ingest_settings(self) -> IngestSettings:
         full_rebuild = self.full_rebuild
         if full_rebuild is None:
-            full_rebuild = is_true(self._setting("full_rebuild"))
+            full_rebuild = is_true(self.setting("full_rebuild"))
         return IngestSettings(
             input_dir=self.input_path(),
             rooms=self.rooms(),
             privacy=self.privacy_settings(),
-            workers=int(self._setting("workers") or 0) or None,
+            workers=int(self.setting("workers") or 0) or None,
             full_rebuild=full_rebuild,
             shards=ShardLayout(
-                int(self._setting("ingest_shards") or 1),
-                int(self._setting("ingest_shard_depth") or 1),
+                int(self.setting("ingest_shards") or 1),
+                int(self.setting("ingest_shard_depth") or 1),
             ),
         )
 
@@ -151,13 +151,13 @@ class XrfSettings(ConfigurableResource):
         return LinkSettings(tolerance_s=self.link_tolerance_s)
 
     def procedures(self) -> ProcedureMap:
-        return ProcedureMap.from_yaml(self._setting("procedures_file"))
+        return ProcedureMap.from_yaml(self.setting("procedures_file"))
 
     def reference_levels(self) -> ReferenceLevels:
-        return ReferenceLevels.from_yaml(self._setting("drl_file"))
+        return ReferenceLevels.from_yaml(self.setting("drl_file"))
 
     def skin_geometry(self) -> Conventions:
-        file = self._setting("skin_geometry_file")
+        file = self.setting("skin_geometry_file")
         return Conventions.load(Path(file) if file else None)
 
     def alert_thresholds(self) -> AlertThresholds:

@@ -44,10 +44,10 @@ def report_settings(settings: XrfSettings) -> ReportSettings:
         settings.reference_levels().source,
         # each file as the run resolves it: config, else its XRF_* variable, else shipped
         files={
-            "rooms file": settings._setting("rooms_file"),
-            "procedures file": settings._setting("procedures_file"),
-            "reference levels file": settings._setting("drl_file"),
-            "skin geometry file": settings._setting("skin_geometry_file"),
+            "rooms file": settings.setting("rooms_file"),
+            "procedures file": settings.setting("procedures_file"),
+            "reference levels file": settings.setting("drl_file"),
+            "skin geometry file": settings.setting("skin_geometry_file"),
         },
         folders={
             "input folder": str(settings.input_path()),
