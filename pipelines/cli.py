@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from xrf_assets.core.ingest.pool import start_reader_server
 
-    start_reader_server()  # the readers' imports overlap Dagster's
+    start_reader_server(also=["pipelines.headless"])  # these imports overlap the ones below
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings
 

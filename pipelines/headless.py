@@ -1,9 +1,11 @@
 """``xrf-dose run``: the whole asset graph in-process, with Dagster's own execution.
 
 The run launches the code location's own jobs, as the UI does: ``ingest`` (ingest and link,
-unpartitioned) once, then ``monthly_audit`` once per month found in the data, the settings given
+unpartitioned) once, then ``monthly_audit`` for each month found in the data, the settings given
 as the resource's run config. So the UI lists these runs under their job names, and a run started
-here and one started from the UI resolve the same settings the same way.
+here and one started from the UI resolve the same settings the same way. With more than one core
+(``workers``), months are audited side by side (:mod:`pipelines.audit_workers`): each month's
+tables in one run, then its report in another, once every month's tables are published.
 A month whose audit fails (a blocking check: a systemic fault) does not stop the others: every
 month is audited, and the run fails only afterwards, naming the months it could not publish.
 Run history goes to ``$DAGSTER_HOME`` when it is set (so the UI shows these runs; a folder created
@@ -13,15 +15,18 @@ here gets a ``dagster.yaml`` with telemetry off), else to a temporary instance.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
+from pipelines.audit_workers import audit_in_workers
 from pipelines.definitions import defs
 from pipelines.jobs import ingest_job, monthly_audit_job
+from xrf_assets.assets import audit, report, skin
 from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
 from xrf_assets.core.store import TableStore
@@ -100,24 +105,46 @@ def run_config(settings: XrfSettings) -> dict[str, Any]:
     return {**_RUN_CONFIG, "resources": {"settings": {"config": config}}}
 
 
+def run_month(
+    instance: DagsterInstance,
+    config: dict[str, Any],
+    month: str,
+    assets: Sequence[AssetKey] | None = None,
+) -> bool:
+    """One month's ``monthly_audit`` run (of ``assets`` only, where given); whether it passed."""
+    job = defs.resolve_job_def(monthly_audit_job.name)
+    return job.execute_in_process(
+        run_config=config,
+        instance=instance,
+        partition_key=month,
+        asset_selection=assets,
+        raise_on_error=False,
+    ).success
+
+
+# Side by side, the tables of every month come first: a report's trend reads earlier months'.
+AUDIT_PHASES = (
+    [key for a in [*audit.assets, *skin.assets] for key in a.keys],
+    [key for a in report.assets for key in a.keys],
+)
+
+
+def _audit(
+    settings: XrfSettings, instance: DagsterInstance, config: dict[str, Any], months: list[str]
+) -> list[str]:
+    """Every month's audit, side by side in worker processes where there are cores and months
+    for it; the months that failed."""
+    workers = min(int(settings.setting("workers") or 0) or os.cpu_count() or 1, len(months))
+    if workers < 2:
+        return [month for month in months if not run_month(instance, config, month)]
+    return audit_in_workers(instance, config, months, AUDIT_PHASES, workers)
+
+
 def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
     config = run_config(settings)
-
-    def run(job: str, month: str | None = None) -> bool:
-        return (
-            defs.resolve_job_def(job)
-            .execute_in_process(
-                run_config=config,
-                instance=instance,
-                partition_key=month,
-                raise_on_error=month is None,
-            )
-            .success
-        )
-
-    run(ingest_job.name)
+    defs.resolve_job_def(ingest_job.name).execute_in_process(run_config=config, instance=instance)
     months, unpartitioned = _months_in_data(settings)
-    failed = [month for month in months if not run(monthly_audit_job.name, month)]
+    failed = _audit(settings, instance, config, months)
     store = settings.store()
     counts = {
         "files seen": store.read("dicom_files").height,

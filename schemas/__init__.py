@@ -77,8 +77,12 @@ class Contract:
         return pl.DataFrame(schema=self.schema)
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse(path: Path) -> Contract:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # libyaml's loader where PyYAML has it: every process that builds the definitions parses these
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     try:
         columns = tuple(
             Column(

@@ -65,7 +65,9 @@ class XrfSettings(ConfigurableResource):
         default=None, description="YAML naming rooms and merging aliases; unset: $XRF_ROOMS_FILE."
     )
     workers: int | None = Field(
-        default=None, description="Reader processes; 0 sizes the pool to the machine."
+        default=None,
+        description="Reader processes, and months `xrf-dose run` audits side by side; 0 sizes "
+        "them to the machine.",
     )
     full_rebuild: bool | None = Field(
         default=None, description="Re-read every file instead of new/changed ones."

@@ -138,8 +138,12 @@ def _dap_times(ds: pydicom.Dataset, factor: float) -> None:
         _dap_times(item, factor)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])  # one month at a time, and side by side
 def test_a_month_with_a_systemic_fault_is_named_and_the_others_are_published(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    workers: str,
 ) -> None:
     tree = tmp_path / "dicom"
     tree.mkdir()
@@ -150,7 +154,7 @@ def test_a_month_with_a_systemic_fault_is_named_and_the_others_are_published(
     ds.save_as(tree / "ge.dcm")
     monkeypatch.setenv("XRF_PSEUDONYM_KEY", KEY)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.setenv("XRF_WORKERS", "1")
+    monkeypatch.setenv("XRF_WORKERS", workers)
     code = main(["run", "--input", str(tree), "--output", str(tmp_path / "out")])
     out, err = capsys.readouterr()
     assert code == 1
@@ -158,3 +162,7 @@ def test_a_month_with_a_systemic_fault_is_named_and_the_others_are_published(
     assert "NOT PUBLISHED: 2019-03" in out
     store = TableStore(tmp_path / "out")
     assert store.months("study_dose") == store.months("dose_alerts") == ["2016-03", "2016-05"]
+    assert sorted(p.parent.name for p in (tmp_path / "out" / "reports").glob("*/audit.html")) == [
+        "2016-03",
+        "2016-05",
+    ]

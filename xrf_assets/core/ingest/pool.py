@@ -20,15 +20,17 @@ WORKER_DIED = "the reader process died on this file (crash in the DICOM parser o
 _CONTEXT: ReaderContext | None = None
 # Workers fork from a server that has imported the reader once (pydicom, polars: ~1.5 s of CPU a
 # process), so a worker, and every fresh pool of the isolation path, starts in milliseconds.
-_SERVER = multiprocessing.get_context("forkserver")
-_SERVER.set_forkserver_preload([__name__])
+SERVER = multiprocessing.get_context("forkserver")  # also the month audits' (pipelines)
+SERVER.set_forkserver_preload([__name__])
 
 
-def start_reader_server() -> None:
-    """Start the fork server now, so that it imports the reader on another core while the
-    caller goes on (``xrf-dose run`` calls it before importing Dagster: seconds of start-up)."""
+def start_reader_server(also: Sequence[str] = ()) -> None:
+    """Start the fork server now, so that it imports the reader, and the modules ``also`` names,
+    on another core while the caller goes on (``xrf-dose run`` calls it before importing
+    Dagster, whose month audit workers fork from it too: seconds of start-up)."""
     from multiprocessing import forkserver
 
+    SERVER.set_forkserver_preload([__name__, *also])
     forkserver.ensure_running()
 
 
@@ -56,7 +58,7 @@ def _chunks(paths: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 def _new_pool(ctx: ReaderContext, workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=_SERVER,
+        mp_context=SERVER,
         initializer=_init_worker,
         initargs=(ctx,),
     )
