@@ -63,6 +63,11 @@ class Phantom:
             f"{self.length_mm:.0f} mm (width x thickness x length), {self.scaled_by}"
         )
 
+    def lines(self) -> tuple[FloatArray, FloatArray]:
+        """The cells' angles phi (around) and body coordinates zeta (along): cell
+        ``i * along + j`` of :meth:`cells` lies at (phi[i], zeta[j]). Computed once per size."""
+        return _lines(self)
+
     def cells(self) -> tuple[FloatArray, FloatArray, int, int]:
         """(angle phi around the body, 0 = anterior, 90 = patient's left; body coordinate zeta,
         mm from the centre towards the head), each of shape (around * along,); and the grid.
@@ -70,8 +75,9 @@ class Phantom:
         return _cells(self)
 
 
+@lru_cache(maxsize=1024)  # a month's studies have a few hundred phantom sizes
 def _lines(phantom: Phantom) -> tuple[FloatArray, FloatArray]:
-    """The cells' angles (around) and body coordinates (along)."""
+    """The cells' angles (around) and body coordinates (along), read-only."""
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
     fine = np.linspace(0.0, 2 * np.pi, 4001)
     arc = np.concatenate(
@@ -82,6 +88,8 @@ def _lines(phantom: Phantom) -> tuple[FloatArray, FloatArray]:
     centres = (np.arange(around) + 0.5) * arc[-1] / around
     phi = np.interp(centres, arc, fine)
     zeta = (np.arange(along) + 0.5) * phantom.length_mm / along - phantom.length_mm / 2
+    phi.setflags(write=False)
+    zeta.setflags(write=False)
     return phi, zeta
 
 
