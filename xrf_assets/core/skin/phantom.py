@@ -128,17 +128,27 @@ class Beams:
             fields["kerma_gy"] = kerma_gy
         return Beams(**fields)
 
-    def source_too_close(self, phantom: Phantom) -> npt.NDArray[np.bool_]:
-        """Beams whose source lies inside the phantom's cross-section or nearer its skin than
-        any fluoroscope lets it come (MIN_SOURCE_SKIN_MM): a table height read by the wrong
-        convention, never a real geometry; left in, the inverse square makes a PSD many times
-        the dose at the reference point."""
+    def source_too_close(
+        self, half_width_mm: FloatArray, half_thickness_mm: FloatArray, chunk: int = 1024
+    ) -> npt.NDArray[np.bool_]:
+        """Beams whose source lies inside the phantom's cross-section (half axes per beam: a
+        month's beams at once) or nearer its skin than any fluoroscope lets it come
+        (MIN_SOURCE_SKIN_MM): a table height read by the wrong convention, never a real
+        geometry; left in, the inverse square makes a PSD many times the dose at the reference
+        point."""
         rel = (self.source - self.centre) * self.orientation
-        a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+        a, b = half_width_mm, half_thickness_mm
         inside = (rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0
+        # no skin point lies farther than the half width from the centre: a source farther
+        # than that plus MIN_SOURCE_SKIN_MM is neither inside nor near (most beams)
+        near = np.nonzero(np.hypot(rel[:, 0], rel[:, 1]) < np.maximum(a, b) + MIN_SOURCE_SKIN_MM)[0]
         angle = np.linspace(0.0, 2 * np.pi, 720, endpoint=False)
-        edge_x, edge_y = a * np.cos(angle), b * np.sin(angle)  # the skin, every half degree
-        gap = np.hypot(rel[:, 0, None] - edge_x, rel[:, 1, None] - edge_y).min(axis=1)
+        cos, sin = np.cos(angle), np.sin(angle)  # the skin, every half degree
+        gap = np.full(len(rel), np.inf)
+        for start in range(0, len(near), chunk):
+            k = near[start : start + chunk]
+            edge_x, edge_y = a[k, None] * cos, b[k, None] * sin
+            gap[k] = np.hypot(rel[k, 0, None] - edge_x, rel[k, 1, None] - edge_y).min(axis=1)
         return np.asarray(inside | (gap < MIN_SOURCE_SKIN_MM))
 
 

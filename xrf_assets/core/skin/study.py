@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from schemas import contract
@@ -106,12 +107,13 @@ def _groups(fluoro: pl.DataFrame) -> pl.DataFrame:
 def _map_of(
     stats: dict[str, Any],
     beams: Beams,
+    too_close: npt.NDArray[np.bool_],
     device: Device,
     phantom: Phantom,
     notes: list[str],
 ) -> tuple[dict[str, object], FloatArray | None]:
-    """One group's PSD figures and dose map from its beams, or the reason there is none."""
-    too_close = beams.source_too_close(phantom)
+    """One group's PSD figures and dose map from its beams (``too_close``: those with the
+    source inside the phantom or too near its skin), or the reason there is none."""
     if too_close.all():
         reason = (
             f"implausible geometry: the source of every beam lies inside the phantom or nearer "
@@ -131,7 +133,7 @@ def _map_of(
     kerma_used = float(beams.kerma_gy.sum())
     phi, zeta = phantom.lines()
     peak = int(np.argmax(dose))
-    row = {
+    row: dict[str, object] = {
         "peak_skin_dose_gy": float(dose[peak]),
         "psd_angle_deg": float(np.degrees(phi[peak // len(zeta)])),
         "psd_body_position_mm": float(zeta[peak % len(zeta)]),
@@ -191,7 +193,9 @@ def build_skin_dose(
         or Phantom.for_patient(s["patient_size_m"], s["patient_weight_kg"])
         for s in studies.iter_rows(named=True)
     }
-    grouped = _groups(filters_mm(fluoro.filter(uid.is_in(studies.get_column("study_instance_uid").implode()))))
+    grouped = _groups(
+        filters_mm(fluoro.filter(uid.is_in(studies.get_column("study_instance_uid").implode())))
+    )
     dose = pl.col("dose_rp_gy")
     groups = grouped.group_by("skin_group", maintain_order=True).agg(
         pl.col("study_instance_uid", "acquisition_plane").first(),
@@ -232,6 +236,14 @@ def build_skin_dose(
         .iter_rows(named=True)
     }
     beams, beam_group = beams_of(norm, conventions)
+    half_axes = np.array(
+        [
+            (phantoms[u].width_mm / 2, phantoms[u].thickness_mm / 2)
+            for u in groups.get_column("study_instance_uid").to_list()
+        ]
+    )[beam_group]
+    too_close = beams.source_too_close(half_axes[:, 0], half_axes[:, 1])
+    bounds = np.searchsorted(beam_group, np.arange(groups.height + 1))  # groups' beams in order
     rows: list[dict[str, object]] = []
     maps: list[SkinMap] = []
     study_of = {s["study_instance_uid"]: s for s in studies.iter_rows(named=True)}
@@ -259,26 +271,28 @@ def build_skin_dose(
                 f"{stats['model']!r} in {conventions.source}: add the device there"
             )
         else:
-            found = counts[stats["skin_group"]] | {"event_count": stats["event_count"]}
+            tally = counts[stats["skin_group"]] | {"event_count": stats["event_count"]}
             notes = assumptions(
-                device, found["height_missing"], found["field_from_dap"], found["kvp_missing"]
+                device, tally["height_missing"], tally["field_from_dap"], tally["kvp_missing"]
             )
-            used = found["events_used_count"]
+            used = tally["events_used_count"]
             row["events_used_count"] = used
             if used == 0:
-                row["reason"] = _reason(found)
+                row["reason"] = _reason(tally)
             else:
                 if used < stats["event_count"]:
                     notes.append(
                         f"{stats['event_count'] - used} of {stats['event_count']} events lack "
                         "geometry, not mapped"
                     )
-                first, last = (
-                    np.searchsorted(beam_group, stats["skin_group"], side="left"),
-                    (np.searchsorted(beam_group, stats["skin_group"], side="right")),
-                )
+                group = slice(bounds[stats["skin_group"]], bounds[stats["skin_group"] + 1])
                 figures, dose_gy = _map_of(
-                    stats, beams.take(np.arange(first, last)), device, chosen, notes
+                    stats,
+                    beams.take(np.arange(group.start, group.stop)),
+                    too_close[group],
+                    device,
+                    chosen,
+                    notes,
                 )
                 row |= figures
                 if dose_gy is not None:
