@@ -5,7 +5,6 @@ file and the PSD alert level are settings (``skin_geometry_file``, ``alert_peak_
 the same for every run whichever way it starts, and the level is the one ``dose_alerts`` applies.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagster import MaterializeResult, MetadataValue
@@ -14,8 +13,7 @@ from xrf_assets.assets.tables import MonthTables, monthly_asset
 from xrf_assets.core.audit.alerts import psd_alerts
 from xrf_assets.core.skin.audit import psd_by_room_and_procedure
 from xrf_assets.core.skin.study import build_skin_dose
-from xrf_assets.core.skin.svg import render
-from xrf_assets.core.store import write_text_atomic
+from xrf_assets.core.skin.svg import write_maps
 from xrf_assets.resources import XrfSettings
 
 
@@ -23,15 +21,7 @@ from xrf_assets.resources import XrfSettings
 def skin_dose(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
     month, level = tables.month, settings.alert_thresholds().peak_skin_dose_gy
     df, maps = build_skin_dose(tables.read("irradiation_events"), month, settings.skin_geometry())
-    # each map is synced to disk before its rename: threads let those waits overlap (5x faster
-    # than one after another for a month's ~200 maps) while the next map is drawn
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        written = [
-            pool.submit(write_text_atomic, tables.store.root / path, render(skin_map, level))
-            for skin_map, path in zip(maps, df.get_column("map_file").drop_nulls(), strict=True)
-        ]
-    for done in written:
-        done.result()  # a failed write fails the asset
+    write_maps(tables.store.root, maps, df.get_column("map_file").drop_nulls().to_list(), level)
     top = df.sort("peak_skin_dose_gy", descending=True, nulls_last=True).select(
         "room_id",
         "acquisition_plane",

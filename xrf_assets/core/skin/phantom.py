@@ -252,7 +252,15 @@ def dose_map(
     total = np.zeros(surface.cells)
     hit = np.zeros(len(beams.kerma_gy), dtype=bool)
     nearest = np.inf
-    along_dir = np.cross(beams.axis, beams.across)
+    a, c = beams.axis, beams.across  # along = axis x across, the products np.cross forms
+    along_dir = np.stack(
+        [
+            a[:, 1] * c[:, 2] - a[:, 2] * c[:, 1],
+            a[:, 2] * c[:, 0] - a[:, 0] * c[:, 2],
+            a[:, 0] * c[:, 1] - a[:, 1] * c[:, 0],
+        ],
+        axis=1,
+    )
     offset = beams.centre - beams.source  # source to phantom centre, per beam
     for start in range(0, len(beams.kerma_gy), chunk):
         s = slice(start, start + chunk)
