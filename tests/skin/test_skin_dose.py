@@ -10,6 +10,7 @@ import dataclasses
 import math
 from datetime import date
 from functools import cache
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -25,7 +26,7 @@ from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.geometry import Axis, Conventions
 from xrf_assets.core.skin.phantom import Beams, Phantom, dose_map
 from xrf_assets.core.skin.study import build_skin_dose
-from xrf_assets.core.skin.svg import render
+from xrf_assets.core.skin.svg import render, write_maps
 from xrf_assets.core.store import frame_from_rows, validate
 
 MONTH = "2024-05"
@@ -177,6 +178,22 @@ def test_psd_alert_rows_and_map_image() -> None:
     assert texts[1:] == ["front (head up)", "back (head up)"]
     cells = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") != "none"]
     assert len(cells) == int((maps[0].dose_gy > 0).sum())  # every irradiated cell, once
+
+
+def test_maps_are_written_as_rendered_and_a_failed_write_raises(tmp_path: Path) -> None:
+    """The threaded writer leaves exactly each map's SVG at its map_file, no temporary file;
+    a map it cannot write fails the call instead of being lost quietly."""
+    df, maps = _skin(*(_event(n, study=f"1.2.3.{100 + n}", dose_rp_gy=n) for n in range(1, 4)))
+    paths = df.get_column("map_file").to_list()
+    assert len(maps) == 3 and len(set(paths)) == 3
+    write_maps(tmp_path, maps, paths, 3.0)
+    written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(tmp_path / p for p in paths)
+    for skin_map, path in zip(maps, paths, strict=True):
+        assert (tmp_path / path).read_text(encoding="utf-8") == render(skin_map, 3.0)
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    with pytest.raises(OSError):
+        write_maps(tmp_path, maps[:2], [paths[0], "blocked/map.svg"], 3.0)
 
 
 def test_hvl_model_against_iec_61267_rqr_qualities() -> None:

@@ -13,8 +13,7 @@ from xrf_assets.assets.tables import MonthTables, monthly_asset
 from xrf_assets.core.audit.alerts import psd_alerts
 from xrf_assets.core.skin.audit import psd_by_room_and_procedure
 from xrf_assets.core.skin.study import build_skin_dose
-from xrf_assets.core.skin.svg import render
-from xrf_assets.core.store import write_text_atomic
+from xrf_assets.core.skin.svg import write_maps
 from xrf_assets.resources import XrfSettings
 
 
@@ -22,8 +21,7 @@ from xrf_assets.resources import XrfSettings
 def skin_dose(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
     month, level = tables.month, settings.alert_thresholds().peak_skin_dose_gy
     df, maps = build_skin_dose(tables.read("irradiation_events"), month, settings.skin_geometry())
-    for skin_map, path in zip(maps, df.get_column("map_file").drop_nulls(), strict=True):
-        write_text_atomic(tables.store.root / path, render(skin_map, level))
+    write_maps(tables.store.root, maps, df.get_column("map_file").drop_nulls().to_list(), level)
     top = df.sort("peak_skin_dose_gy", descending=True, nulls_last=True).select(
         "room_id",
         "acquisition_plane",

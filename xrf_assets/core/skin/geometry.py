@@ -7,18 +7,21 @@ is told which of them its events lack.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
+import polars.selectors as cs
 
 from xrf_assets.core.settings_files import read_yaml_mapping
 from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.beam import FloatArray
-from xrf_assets.core.skin.phantom import Beams, Phantom
+from xrf_assets.core.skin.phantom import Beams
 
 ROTATION_STEP_DEG = 5.0
 
@@ -90,20 +93,15 @@ class Conventions:
                 return device
         return None
 
-    def reference_distance_mm(
-        self, definition: str | None, isocenter_mm: float | None, detector_mm: float | None
-    ) -> float | None:
-        """Source to reference point from the Reference Point Definition (113780) text."""
+    def reference_rule(self, definition: str | None) -> tuple[str, float] | None:
+        """Where the reference point lies by the Reference Point Definition (113780) text: the
+        distance it is measured from (isocenter, detector, source) and its offset in mm."""
         for pattern, origin in self.reference_points:
             m = pattern.search(definition or "")
             if m is None:
                 continue
             groups = m.groupdict()
-            offset = float(groups["cm"]) * 10 if groups.get("cm") else float(groups["mm"])
-            base = {"isocenter": isocenter_mm, "detector": detector_mm, "source": 0.0}[origin]
-            if base is None:
-                return None
-            return offset if origin == "source" else base - offset
+            return origin, float(groups["cm"]) * 10 if groups.get("cm") else float(groups["mm"])
         return None
 
 
@@ -149,78 +147,129 @@ ORIENTATIONS = {  # (left-right, anterior-up, head towards +z) signs of the phan
 }
 
 
-def normalise(
-    events: pl.DataFrame, device: Device, conventions: Conventions, phantom: Phantom
-) -> tuple[pl.DataFrame, list[str]]:
-    """The events of one study and plane in the model's terms, and the assumptions made.
+def _reference_mm(events: pl.DataFrame, conventions: Conventions) -> pl.Expr:
+    """Source to reference point (113737), else from the Reference Point Definition (113780):
+    the text matched once per distinct definition, not once per event."""
+    base = {
+        "isocenter": pl.col("distance_source_to_isocenter_mm"),
+        "detector": pl.col("distance_source_to_detector_mm"),
+    }
+    definition = pl.col("reference_point_definition").fill_null("")
+    derived = pl.lit(None, dtype=pl.Float64)
+    for text in events.get_column("reference_point_definition").fill_null("").unique().to_list():
+        rule = conventions.reference_rule(text)
+        if rule is not None:
+            origin, offset = rule
+            value = pl.lit(offset) if origin == "source" else base[origin] - offset
+            derived = pl.when(definition == text).then(value).otherwise(derived)
+    return pl.coalesce(pl.col("distance_source_to_reference_point_mm"), derived)
 
-    Adds reference_mm, field_side_mm (field side at the field distance), field_distance_mm,
-    table_top_below_isocenter_mm, x/z offsets and a ``usable`` flag.
+
+def _device_columns(conventions: Conventions, index: pl.Series) -> dict[str, pl.Series]:
+    """The device conventions each event is read by, as columns (by its ``device`` index)."""
+    rows = index.to_numpy()
+
+    def per_event(value: Callable[[Device], float]) -> pl.Series:
+        return pl.Series(np.array([value(d) for d in conventions.devices], dtype=float)[rows])
+
+    return {
+        "primary_sign": per_event(lambda d: d.primary_sign),
+        "secondary_sign": per_event(lambda d: d.secondary_sign),
+        "_height_offset": per_event(lambda d: d.height_offset_mm),
+        "_height_sign": per_event(lambda d: d.height_sign),
+        "_centred": per_event(lambda d: d.height_missing == "centre_at_isocenter"),
+        "_lateral_sign": per_event(lambda d: d.lateral.sign),
+        "_lateral_median": per_event(lambda d: d.lateral.origin == "study_median"),
+        "_longitudinal_sign": per_event(lambda d: d.longitudinal.sign),
+        "_longitudinal_median": per_event(lambda d: d.longitudinal.origin == "study_median"),
+    }
+
+
+def normalise(events: pl.DataFrame, conventions: Conventions) -> pl.DataFrame:
+    """The events of a month's study-plane groups (``skin_group``) in the model's terms, all
+    groups in one pass of columns, not one per group.
+
+    Each event carries its group's ``device`` (index into ``conventions.devices``) and
+    ``phantom_thickness_mm``. Adds reference_mm, field_side_mm (field side at the field
+    distance), field_distance_mm, table_top_below_isocenter_mm, x/z offsets (from the median of
+    the group's usable events where the convention says so), the device's angle signs, a
+    ``usable`` flag and ``field_from_dap`` (usable, its field size from DAP / Dose (RP)).
     """
-    notes: list[str] = []
     sid = pl.col("distance_source_to_detector_mm")
-    reference = [
-        conventions.reference_distance_mm(d, i, s)
-        for d, i, s in events.select(
-            "reference_point_definition",
-            "distance_source_to_isocenter_mm",
-            "distance_source_to_detector_mm",
-        ).iter_rows()
-    ]
     area_ok = (pl.col("collimated_field_area_m2") > 0) & (sid > 0)
     dap_ok = (pl.col("dap_gy_m2") > 0) & (pl.col("dose_rp_gy") > 0)
     out = events.with_columns(
-        reference_mm=pl.coalesce(
-            pl.col("distance_source_to_reference_point_mm"),
-            pl.Series(reference, dtype=pl.Float64),
-        ),
+        reference_mm=_reference_mm(events, conventions),
         kvp_used_kv=pl.col("kvp_kv").fill_null(DEFAULT_KVP),
-    ).with_columns(
+        **_device_columns(conventions, events.get_column("device")),
+    )
+    out = out.with_columns(
         field_side_mm=pl.when(area_ok)
         .then(pl.col("collimated_field_area_m2").sqrt() * 1000)
         .when(dap_ok)
         .then((pl.col("dap_gy_m2") / pl.col("dose_rp_gy")).sqrt() * 1000),
         field_distance_mm=pl.when(area_ok).then(sid).when(dap_ok).then(pl.col("reference_mm")),
+        table_top_below_isocenter_mm=pl.coalesce(
+            pl.col("_height_offset") + pl.col("_height_sign") * pl.col("table_height_position_mm"),
+            pl.when(pl.col("_centred") == 1.0).then(
+                pl.col("phantom_thickness_mm") / 2 + conventions.mattress_thickness_mm
+            ),
+        ),
     )
-    height = device.height_offset_mm + device.height_sign * pl.col("table_height_position_mm")
-    if out.get_column("table_height_position_mm").null_count() and (
-        device.height_missing == "centre_at_isocenter"
-    ):
-        centred = phantom.thickness_mm / 2 + conventions.mattress_thickness_mm
-        height = pl.coalesce(height, pl.lit(centred))
-        notes.append(
-            "Table Height Position not sent: the patient's centre assumed at the isocentre"
-        )
-    out = out.with_columns(table_top_below_isocenter_mm=height)
     out = out.with_columns(
         usable=pl.all_horizontal(pl.col(c).is_not_null() for c in REQUIRED)
         & (pl.col("dose_rp_gy") >= 0)
-    )
-    from_dap = out.filter(pl.col("usable") & ~area_ok.fill_null(False)).height
-    if from_dap:
+    ).with_columns(field_from_dap=pl.col("usable") & ~area_ok.fill_null(False))
+    offsets = {}
+    for name in ("lateral", "longitudinal"):
+        column = f"table_{name}_position_mm"
+        median = pl.col(column).filter("usable").median().over("skin_group").fill_null(0.0)
+        origin = pl.when(pl.col(f"_{name}_median") == 1.0).then(median).otherwise(0.0)
+        offsets[f"table_{name}_offset_mm"] = pl.col(f"_{name}_sign") * (pl.col(column) - origin)
+    return out.with_columns(**offsets).drop(cs.starts_with("_"))
+
+
+def assumptions(
+    device: Device, height_missing: int, field_from_dap: int, kvp_missing: int
+) -> list[str]:
+    """What a group's map assumes, from its counts of events without a table height, with the
+    field from DAP / Dose (RP), without kV."""
+    notes = []
+    if height_missing and device.height_missing == "centre_at_isocenter":
         notes.append(
-            f"Collimated Field Area not sent for {from_dap} events: a square field of DAP / "
+            "Table Height Position not sent: the patient's centre assumed at the isocentre"
+        )
+    if field_from_dap:
+        notes.append(
+            f"Collimated Field Area not sent for {field_from_dap} events: a square field of DAP / "
             "Dose (RP) at the reference point"
         )
-    if out.get_column("kvp_kv").null_count():
+    if kvp_missing:
         notes.append(f"KVP not sent for some events: {DEFAULT_KVP:.0f} kV assumed for backscatter")
     if not device.verified:
         notes.append(f"geometry convention '{device.name}' not verified against the vendor")
-    used = out.filter(pl.col("usable"))
-    for column, axis in (
-        ("table_lateral_position_mm", device.lateral),
-        ("table_longitudinal_position_mm", device.longitudinal),
-    ):
-        median = used.get_column(column).median() if axis.origin == "study_median" else 0.0
-        offset = axis.sign * (pl.col(column) - (median or 0.0))
-        out = out.with_columns(offset.alias(column.replace("position", "offset")))
-    return out, notes
+    return notes
 
 
-def beams_of(
-    events: pl.DataFrame, device: Device, conventions: Conventions, phantom: Phantom
-) -> Beams:
-    """Usable normalised events -> beams; a rotational event becomes steps of <= 5 degrees."""
+def _orientations(ev: pl.DataFrame) -> FloatArray:
+    """(left-right, anterior-up, head) signs per event, looked up once per distinct pair."""
+    keys = ev.select(
+        pl.col("patient_table_relationship", "patient_orientation_modifier").fill_null("")
+    )
+    pairs = keys.unique(maintain_order=True).with_row_index("pair")
+    signs = np.array(
+        [
+            ORIENTATIONS.get((r or "head_first", m or "supine"), (1.0, 1.0, 1.0))
+            for _, r, m in pairs.iter_rows()
+        ]
+    ).reshape(-1, 3)
+    index = keys.join(pairs, on=keys.columns, how="left", maintain_order="left")
+    return np.asarray(signs[index.get_column("pair").to_numpy()], dtype=float)
+
+
+def beams_of(events: pl.DataFrame, conventions: Conventions) -> tuple[Beams, npt.NDArray[np.int64]]:
+    """Usable normalised events of all groups -> beams, and each beam's ``skin_group``; a
+    rotational event becomes steps of <= 5 degrees."""
     ev = events.filter(pl.col("usable"))
     start = ev.get_column("positioner_primary_angle_deg").to_numpy()
     end = ev.get_column("positioner_primary_end_angle_deg").fill_null(np.nan).to_numpy()
@@ -237,27 +286,18 @@ def beams_of(
     def col(name: str) -> FloatArray:
         return np.asarray(ev.get_column(name).to_numpy(), dtype=float)[row]
 
-    alpha = np.radians(device.primary_sign * primary)
-    beta = np.radians(device.secondary_sign * col("positioner_secondary_angle_deg"))
+    alpha = np.radians(col("primary_sign") * primary)
+    beta = np.radians(col("secondary_sign") * col("positioner_secondary_angle_deg"))
     detector = np.stack(
         [np.sin(alpha) * np.cos(beta), np.cos(alpha) * np.cos(beta), np.sin(beta)], axis=1
     )
     across = np.stack([np.cos(alpha), -np.sin(alpha), np.zeros_like(alpha)], axis=1)
     half_tan = col("field_side_mm") / 2 / col("field_distance_mm")
     top = -col("table_top_below_isocenter_mm")
-    orientation = np.array(
-        [
-            ORIENTATIONS.get((rel or "head_first", mod or "supine"), (1.0, 1.0, 1.0))
-            for rel, mod in ev.select(
-                "patient_table_relationship", "patient_orientation_modifier"
-            ).iter_rows()
-        ]
-    ).reshape(-1, 3)[row]
-    thickness = phantom.thickness_mm
     centre = np.stack(
         [
             col("table_lateral_offset_mm"),
-            top + conventions.mattress_thickness_mm + thickness / 2,
+            top + conventions.mattress_thickness_mm + col("phantom_thickness_mm") / 2,
             col("table_longitudinal_offset_mm"),
         ],
         axis=1,
@@ -269,7 +309,7 @@ def beams_of(
         np.nan_to_num(col("al_mm")),
     )
     n = len(row)
-    return Beams(
+    beams = Beams(
         source=-col("distance_source_to_isocenter_mm")[:, None] * detector,
         axis=detector,
         across=across,
@@ -282,8 +322,9 @@ def beams_of(
         centre=centre,
         table_top_y=top,
         table_half_width_mm=np.full(n, conventions.table_width_mm / 2),
-        orientation=orientation,
+        orientation=_orientations(ev)[row],
     )
+    return beams, ev.get_column("skin_group").to_numpy()[row]
 
 
 def filters_mm(events: pl.DataFrame) -> pl.DataFrame:

@@ -63,6 +63,11 @@ class Phantom:
             f"{self.length_mm:.0f} mm (width x thickness x length), {self.scaled_by}"
         )
 
+    def lines(self) -> tuple[FloatArray, FloatArray]:
+        """The cells' angles phi (around) and body coordinates zeta (along): cell
+        ``i * along + j`` of :meth:`cells` lies at (phi[i], zeta[j]). Computed once per size."""
+        return _lines(self)
+
     def cells(self) -> tuple[FloatArray, FloatArray, int, int]:
         """(angle phi around the body, 0 = anterior, 90 = patient's left; body coordinate zeta,
         mm from the centre towards the head), each of shape (around * along,); and the grid.
@@ -70,8 +75,9 @@ class Phantom:
         return _cells(self)
 
 
+@lru_cache(maxsize=1024)  # a month's studies have a few hundred phantom sizes
 def _lines(phantom: Phantom) -> tuple[FloatArray, FloatArray]:
-    """The cells' angles (around) and body coordinates (along)."""
+    """The cells' angles (around) and body coordinates (along), read-only."""
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
     fine = np.linspace(0.0, 2 * np.pi, 4001)
     arc = np.concatenate(
@@ -82,6 +88,8 @@ def _lines(phantom: Phantom) -> tuple[FloatArray, FloatArray]:
     centres = (np.arange(around) + 0.5) * arc[-1] / around
     phi = np.interp(centres, arc, fine)
     zeta = (np.arange(along) + 0.5) * phantom.length_mm / along - phantom.length_mm / 2
+    phi.setflags(write=False)
+    zeta.setflags(write=False)
     return phi, zeta
 
 
@@ -120,17 +128,27 @@ class Beams:
             fields["kerma_gy"] = kerma_gy
         return Beams(**fields)
 
-    def source_too_close(self, phantom: Phantom) -> npt.NDArray[np.bool_]:
-        """Beams whose source lies inside the phantom's cross-section or nearer its skin than
-        any fluoroscope lets it come (MIN_SOURCE_SKIN_MM): a table height read by the wrong
-        convention, never a real geometry; left in, the inverse square makes a PSD many times
-        the dose at the reference point."""
+    def source_too_close(
+        self, half_width_mm: FloatArray, half_thickness_mm: FloatArray, chunk: int = 1024
+    ) -> npt.NDArray[np.bool_]:
+        """Beams whose source lies inside the phantom's cross-section (half axes per beam: a
+        month's beams at once) or nearer its skin than any fluoroscope lets it come
+        (MIN_SOURCE_SKIN_MM): a table height read by the wrong convention, never a real
+        geometry; left in, the inverse square makes a PSD many times the dose at the reference
+        point."""
         rel = (self.source - self.centre) * self.orientation
-        a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
+        a, b = half_width_mm, half_thickness_mm
         inside = (rel[:, 0] / a) ** 2 + (rel[:, 1] / b) ** 2 < 1.0
+        # no skin point lies farther than the half width from the centre: a source farther
+        # than that plus MIN_SOURCE_SKIN_MM is neither inside nor near (most beams)
+        near = np.nonzero(np.hypot(rel[:, 0], rel[:, 1]) < np.maximum(a, b) + MIN_SOURCE_SKIN_MM)[0]
         angle = np.linspace(0.0, 2 * np.pi, 720, endpoint=False)
-        edge_x, edge_y = a * np.cos(angle), b * np.sin(angle)  # the skin, every half degree
-        gap = np.hypot(rel[:, 0, None] - edge_x, rel[:, 1, None] - edge_y).min(axis=1)
+        cos, sin = np.cos(angle), np.sin(angle)  # the skin, every half degree
+        gap = np.full(len(rel), np.inf)
+        for start in range(0, len(near), chunk):
+            k = near[start : start + chunk]
+            edge_x, edge_y = a[k, None] * cos, b[k, None] * sin
+            gap[k] = np.hypot(rel[k, 0, None] - edge_x, rel[k, 1, None] - edge_y).min(axis=1)
         return np.asarray(inside | (gap < MIN_SOURCE_SKIN_MM))
 
 
@@ -234,7 +252,15 @@ def dose_map(
     total = np.zeros(surface.cells)
     hit = np.zeros(len(beams.kerma_gy), dtype=bool)
     nearest = np.inf
-    along_dir = np.cross(beams.axis, beams.across)
+    a, c = beams.axis, beams.across  # along = axis x across, the products np.cross forms
+    along_dir = np.stack(
+        [
+            a[:, 1] * c[:, 2] - a[:, 2] * c[:, 1],
+            a[:, 2] * c[:, 0] - a[:, 0] * c[:, 2],
+            a[:, 0] * c[:, 1] - a[:, 1] * c[:, 0],
+        ],
+        axis=1,
+    )
     offset = beams.centre - beams.source  # source to phantom centre, per beam
     for start in range(0, len(beams.kerma_gy), chunk):
         s = slice(start, start + chunk)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from schemas import contract
@@ -26,8 +28,22 @@ from xrf_assets.core.audit.months import conform
 from xrf_assets.core.audit.study_dose import STUDY_DATE
 from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.beam import FloatArray
-from xrf_assets.core.skin.geometry import REQUIRED, Conventions, beams_of, filters_mm, normalise
-from xrf_assets.core.skin.phantom import MIN_SOURCE_SKIN_MM, Phantom, dose_map, merge_identical
+from xrf_assets.core.skin.geometry import (
+    REQUIRED,
+    Conventions,
+    Device,
+    assumptions,
+    beams_of,
+    filters_mm,
+    normalise,
+)
+from xrf_assets.core.skin.phantom import (
+    MIN_SOURCE_SKIN_MM,
+    Beams,
+    Phantom,
+    dose_map,
+    merge_identical,
+)
 
 METHOD = (
     "inverse square from the reference point to each skin cell; backscatter (Benmakhlouf 2013) by "
@@ -52,8 +68,8 @@ class SkinMap:
     notes: list[str] = field(default_factory=list)
 
     def grid(self) -> FloatArray:
-        _, _, around, along = self.phantom.cells()
-        return self.dose_gy.reshape(around, along)
+        phi, zeta = self.phantom.lines()
+        return self.dose_gy.reshape(len(phi), len(zeta))
 
 
 def map_name(study_instance_uid: str, plane: str) -> str:
@@ -62,61 +78,49 @@ def map_name(study_instance_uid: str, plane: str) -> str:
     return f"{digest}.svg"
 
 
-def _reason(events: pl.DataFrame, device_name: str | None) -> str:
-    if device_name is None:
-        return ""
+def _reason(stats: dict[str, Any]) -> str:
     missing = [
-        f"{label} ({events.get_column(col).null_count()}/{events.height} events)"
+        f"{label} ({stats[col]}/{stats['event_count']} events)"
         for col, label in REQUIRED.items()
-        if events.get_column(col).null_count()
+        if stats[col]
     ]
     return "no event carries all the geometry a skin dose map needs; missing: " + "; ".join(missing)
 
 
-def _one(
-    events: pl.DataFrame, conventions: Conventions, phantom: Phantom
-) -> tuple[dict[str, object], FloatArray | None, list[str]]:
-    manufacturer = events.get_column("manufacturer").drop_nulls().first()
-    model = (
-        events.select(pl.coalesce("model", "device_observer_model_name")).to_series().drop_nulls()
-    ).first()
-    device = conventions.device(
-        None if manufacturer is None else str(manufacturer), None if model is None else str(model)
+def _groups(fluoro: pl.DataFrame) -> pl.DataFrame:
+    """The events of each study and plane, and of a biplane study's 'total' again, in the order
+    of the output rows (study, plane, total) and, inside a group, of the events; each group
+    numbered (``skin_group``)."""
+    uid, plane = pl.col("study_instance_uid"), pl.col("acquisition_plane")
+    events = fluoro.with_row_index("_event")
+    biplane = events.filter(plane.n_unique().over(uid) > 1).with_columns(
+        acquisition_plane=pl.lit("total")
     )
-    dose_total = float(events.get_column("dose_rp_gy").fill_null(0.0).sum())
-    row: dict[str, object] = {
-        "event_count": events.height,
-        "dose_rp_total_gy": dose_total if events.get_column("dose_rp_gy").count() else None,
-        "phantom": phantom.description,
-        "method": METHOD,
-        "uncertainty": UNCERTAINTY,
-        "geometry_convention": None if device is None else device.name,
-    }
-    if device is None:
-        row["reason"] = (
-            f"no geometry convention for manufacturer {manufacturer!r} model {model!r} in "
-            f"{conventions.source}: add the device there"
-        )
-        return row, None, []
-    norm, notes = normalise(events, device, conventions, phantom)
-    used = norm.filter(pl.col("usable"))
-    row["events_used_count"] = used.height
-    if used.height == 0:
-        row["reason"] = _reason(norm, device.name)
-        return row, None, notes
-    if used.height < norm.height:
-        notes.append(
-            f"{norm.height - used.height} of {norm.height} events lack geometry, not mapped"
-        )
-    beams = beams_of(norm, device, conventions, phantom)
-    too_close = beams.source_too_close(phantom)
+    return (
+        pl.concat([events, biplane])
+        .sort(uid, plane == "total", plane, "_event")
+        .with_columns(skin_group=pl.struct(uid, plane).rle_id())
+        .drop("_event")
+    )
+
+
+def _map_of(
+    stats: dict[str, Any],
+    beams: Beams,
+    too_close: npt.NDArray[np.bool_],
+    device: Device,
+    phantom: Phantom,
+    notes: list[str],
+) -> tuple[dict[str, object], FloatArray | None]:
+    """One group's PSD figures and dose map from its beams (``too_close``: those with the
+    source inside the phantom or too near its skin), or the reason there is none."""
     if too_close.all():
-        row["reason"] = (
+        reason = (
             f"implausible geometry: the source of every beam lies inside the phantom or nearer "
             f"than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin; the table height convention "
             f"'{device.name}' does not fit these reports"
         )
-        return row, None, notes
+        return {"reason": reason}, None
     if too_close.any():
         notes.append(
             f"{int(too_close.sum())} beams with the source inside the phantom or nearer than "
@@ -127,38 +131,30 @@ def _one(
     dose, merged_hit, distance_min = dose_map(phantom, merged, beam.F_TISSUE_AIR)
     hit = merged_hit[index]
     kerma_used = float(beams.kerma_gy.sum())
-    phi, zeta, around, along = phantom.cells()
+    phi, zeta = phantom.lines()
     peak = int(np.argmax(dose))
-    row.update(
-        peak_skin_dose_gy=float(dose[peak]),
-        psd_angle_deg=float(np.degrees(phi[peak])),
-        psd_body_position_mm=float(zeta[peak]),
-        dose_rp_used_gy=kerma_used,
-        dose_rp_hit_fraction=float(beams.kerma_gy[hit].sum() / kerma_used)
+    row: dict[str, object] = {
+        "peak_skin_dose_gy": float(dose[peak]),
+        "psd_angle_deg": float(np.degrees(phi[peak // len(zeta)])),
+        "psd_body_position_mm": float(zeta[peak % len(zeta)]),
+        "dose_rp_used_gy": kerma_used,
+        "dose_rp_hit_fraction": float(beams.kerma_gy[hit].sum() / kerma_used)
         if kerma_used > 0
         else None,
-        map_cells_around=around,
-        map_cells_along=along,
-        map_resolution_mm=phantom.resolution_mm,
-        skin_distance_min_mm=distance_min if np.isfinite(distance_min) else None,
-        psd_bound_gy=float(
-            dose_total
+        "map_cells_around": len(phi),
+        "map_cells_along": len(zeta),
+        "map_resolution_mm": phantom.resolution_mm,
+        "skin_distance_min_mm": distance_min if np.isfinite(distance_min) else None,
+        "psd_bound_gy": float(
+            stats["dose_rp_total_gy"]
             * float(np.max((beams.reference_mm / distance_min) ** 2))
             * beam.BSF_MAX
             * beam.F_TISSUE_AIR
         )
         if np.isfinite(distance_min)
         else 0.0,
-    )
-    return row, dose, notes
-
-
-def _phantom_of(events: pl.DataFrame) -> Phantom:
-    size = events.get_column("patient_size_m").drop_nulls()
-    weight = events.get_column("patient_weight_kg").drop_nulls()
-    return Phantom.for_patient(
-        float(size[0]) if len(size) else None, float(weight[0]) if len(weight) else None
-    )
+    }
+    return row, dose
 
 
 def build_skin_dose(
@@ -169,50 +165,141 @@ def build_skin_dose(
 ) -> tuple[pl.DataFrame, list[SkinMap]]:
     """``skin_dose`` rows of the month's fluoroscopy studies, and their maps.
 
-    ``phantom`` overrides the one scaled from each study's Patient's Size and Weight.
+    ``phantom`` overrides the one scaled from each study's Patient's Size and Weight. The
+    month's events are normalised and turned into beams all at once (columns, not a loop per
+    study); what stays per study and plane is its dose map.
     """
-    fluoro = filters_mm(  # row by row: once for the month, not once a study and plane
-        events.filter(
-            (pl.col("modality") == "fluoroscopy") & pl.col("study_instance_uid").is_not_null()
-        )
+    fluoro = events.filter(
+        (pl.col("modality") == "fluoroscopy") & pl.col("study_instance_uid").is_not_null()
     ).with_columns(pl.col("acquisition_plane").fill_null("single_plane"))
+    uid = pl.col("study_instance_uid")
     studies = (
         fluoro.group_by("study_instance_uid")
         .agg(
             STUDY_DATE,
             room_id=pl.col("room_id").drop_nulls().first(),
             patient_id=pl.col("patient_id").drop_nulls().first(),
-            manufacturer=pl.col("manufacturer").drop_nulls().first(),
-            model=pl.col("model").drop_nulls().first(),
+            patient_size_m=pl.col("patient_size_m").drop_nulls().first(),
+            patient_weight_kg=pl.col("patient_weight_kg").drop_nulls().first(),
         )
         .filter(pl.col("study_date").dt.strftime("%Y-%m") == month)
         .sort("study_instance_uid")
     )
+    contract_columns = conform("skin_dose", pl.DataFrame(schema=_empty_schema()))
+    if studies.is_empty():
+        return contract_columns, []
+    phantoms = {
+        s["study_instance_uid"]: phantom
+        or Phantom.for_patient(s["patient_size_m"], s["patient_weight_kg"])
+        for s in studies.iter_rows(named=True)
+    }
+    grouped = _groups(
+        filters_mm(fluoro.filter(uid.is_in(studies.get_column("study_instance_uid").implode())))
+    )
+    dose = pl.col("dose_rp_gy")
+    groups = grouped.group_by("skin_group", maintain_order=True).agg(
+        pl.col("study_instance_uid", "acquisition_plane").first(),
+        event_count=pl.len(),
+        dose_rp_total_gy=dose.fill_null(0.0).sum(),
+        dose_rp_count=dose.count(),
+        manufacturer=pl.col("manufacturer").drop_nulls().first(),
+        model=pl.coalesce("model", "device_observer_model_name").drop_nulls().first(),
+    )
+    device_of: dict[tuple[str | None, str | None], int | None] = {}
+    for key in groups.select("manufacturer", "model").unique().iter_rows():
+        found = conventions.device(*key)
+        device_of[key] = None if found is None else conventions.devices.index(found)
+    group_device = [device_of[key] for key in groups.select("manufacturer", "model").iter_rows()]
+    mapped = grouped.join(
+        groups.select("skin_group", device=pl.Series(group_device, dtype=pl.Int64)).filter(
+            pl.col("device").is_not_null()
+        ),
+        on="skin_group",
+        maintain_order="left",
+    ).with_columns(
+        phantom_thickness_mm=uid.replace_strict(
+            {u: p.thickness_mm for u, p in phantoms.items()}, return_dtype=pl.Float64
+        )
+    )
+    norm = normalise(mapped, conventions)
+    usable = pl.col("usable")
+    counts = {
+        int(c["skin_group"]): c
+        for c in norm.group_by("skin_group")
+        .agg(
+            events_used_count=usable.sum(),
+            height_missing=pl.col("table_height_position_mm").null_count(),
+            field_from_dap=pl.col("field_from_dap").sum(),
+            kvp_missing=pl.col("kvp_kv").null_count(),
+            **{c: pl.col(c).null_count() for c in REQUIRED},
+        )
+        .iter_rows(named=True)
+    }
+    beams, beam_group = beams_of(norm, conventions)
+    half_axes = np.array(
+        [
+            (phantoms[u].width_mm / 2, phantoms[u].thickness_mm / 2)
+            for u in groups.get_column("study_instance_uid").to_list()
+        ]
+    )[beam_group]
+    too_close = beams.source_too_close(half_axes[:, 0], half_axes[:, 1])
+    bounds = np.searchsorted(beam_group, np.arange(groups.height + 1))  # groups' beams in order
     rows: list[dict[str, object]] = []
     maps: list[SkinMap] = []
-    by_study = fluoro.partition_by("study_instance_uid", as_dict=True)  # one pass, not one a study
-    for study in studies.iter_rows(named=True):
-        uid = study["study_instance_uid"]
-        ev = by_study[(uid,)]
-        chosen = phantom or _phantom_of(ev)
-        by_plane = ev.partition_by("acquisition_plane", as_dict=True)
-        groups = [(str(p), by_plane[(p,)]) for (p,) in sorted(by_plane)]
-        if len(groups) > 1:
-            groups.append(("total", ev))
-        for plane, plane_events in groups:
-            row, dose, notes = _one(plane_events, conventions, chosen)
-            row |= {
-                k: study[k] for k in ("study_instance_uid", "study_date", "room_id", "patient_id")
-            }
-            row |= {"acquisition_plane": plane, "month": month}
-            row["assumptions"] = "; ".join(notes) or None
-            if dose is not None:
-                row["map_file"] = f"skin_dose_maps/month={month}/{map_name(uid, plane)}"
-                maps.append(SkinMap(uid, plane, chosen, dose, notes))
-            rows.append(row)
-    contract_columns = conform("skin_dose", pl.DataFrame(schema=_empty_schema()))
-    if not rows:
-        return contract_columns, maps
+    study_of = {s["study_instance_uid"]: s for s in studies.iter_rows(named=True)}
+    for stats, device_index in zip(groups.iter_rows(named=True), group_device, strict=True):
+        study_uid, plane = stats["study_instance_uid"], stats["acquisition_plane"]
+        study, chosen = study_of[study_uid], phantoms[study_uid]
+        device = None if device_index is None else conventions.devices[device_index]
+        row: dict[str, object] = {
+            k: study[k] for k in ("study_instance_uid", "study_date", "room_id", "patient_id")
+        }
+        row |= {
+            "acquisition_plane": plane,
+            "month": month,
+            "event_count": stats["event_count"],
+            "dose_rp_total_gy": stats["dose_rp_total_gy"] if stats["dose_rp_count"] else None,
+            "phantom": chosen.description,
+            "method": METHOD,
+            "uncertainty": UNCERTAINTY,
+            "geometry_convention": None if device is None else device.name,
+        }
+        notes: list[str] = []
+        if device is None:
+            row["reason"] = (
+                f"no geometry convention for manufacturer {stats['manufacturer']!r} model "
+                f"{stats['model']!r} in {conventions.source}: add the device there"
+            )
+        else:
+            tally = counts[stats["skin_group"]] | {"event_count": stats["event_count"]}
+            notes = assumptions(
+                device, tally["height_missing"], tally["field_from_dap"], tally["kvp_missing"]
+            )
+            used = tally["events_used_count"]
+            row["events_used_count"] = used
+            if used == 0:
+                row["reason"] = _reason(tally)
+            else:
+                if used < stats["event_count"]:
+                    notes.append(
+                        f"{stats['event_count'] - used} of {stats['event_count']} events lack "
+                        "geometry, not mapped"
+                    )
+                group = slice(bounds[stats["skin_group"]], bounds[stats["skin_group"] + 1])
+                figures, dose_gy = _map_of(
+                    stats,
+                    beams.take(np.arange(group.start, group.stop)),
+                    too_close[group],
+                    device,
+                    chosen,
+                    notes,
+                )
+                row |= figures
+                if dose_gy is not None:
+                    row["map_file"] = f"skin_dose_maps/month={month}/{map_name(study_uid, plane)}"
+                    maps.append(SkinMap(study_uid, plane, chosen, dose_gy, notes))
+        row["assumptions"] = "; ".join(notes) or None
+        rows.append(row)
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return conform("skin_dose", pl.concat([contract_columns, frame], how="diagonal_relaxed")), maps
 
