@@ -32,11 +32,17 @@ import polars as pl
 from xrf_assets.core.ingest.discovery import Discovery, FoundFile, discover
 from xrf_assets.core.ingest.pool import read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
-from xrf_assets.core.ingest.publish import publish
+from xrf_assets.core.ingest.publish import publish_each
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
 from xrf_assets.core.ingest.rooms import RoomDirectory
-from xrf_assets.core.ingest.shards import ShardLayout, check_layout, merged, prepare_layout
-from xrf_assets.core.ingest.staging import ROW_TABLES, StagingArea, files_schema, staged_frame
+from xrf_assets.core.ingest.shards import ShardLayout, check_layout, prepare_layout
+from xrf_assets.core.ingest.staging import (
+    ROW_TABLES,
+    StagedScan,
+    StagingArea,
+    files_schema,
+    staged_frame,
+)
 from xrf_assets.core.store import TableStore, WriteInfo
 
 TABLES: tuple[str, ...] = ("dicom_files", *ROW_TABLES)
@@ -324,10 +330,15 @@ def publish_shards(
         leftovers = store.remove_leftovers()
         if leftovers:
             log.warning("removed %d temporary files left by an interrupted write", len(leftovers))
-        tables = publish(merged([a.load() for a in areas]), settings.rooms, privacy)
-        _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
-        written = {t: store.write(t, tables[t]) for t in TABLES}
-    files = tables["dicom_files"]
+        staged = StagedScan.merged([a.scan() for a in areas])
+        written: dict[str, WriteInfo] = {}
+        for table, df in publish_each(staged, settings.rooms, privacy):
+            if table == "dicom_files":
+                files = df
+                _log_new_verdicts(log, files, store.read("dicom_files"))
+            written[table] = store.write(table, df)
+            del df  # written: let it go before the next table is built
+        written = {t: written[t] for t in TABLES}
     summary = IngestSummary(
         input_dir=str(settings.input_dir),
         output_dir=str(store.root),
