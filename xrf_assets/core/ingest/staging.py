@@ -187,6 +187,11 @@ class StagingArea:
             )
         self._segments = [int(s) for s in manifest["segments"]]
 
+    @property
+    def version(self) -> str:
+        """Changes with every segment appended, merged or discarded (the manifest's content)."""
+        return json.dumps([self.fingerprint, self._segments, self._next])
+
     def _write_manifest(self) -> None:
         body = {
             "format": FORMAT,
