@@ -334,11 +334,13 @@ _UID_COLUMNS = {
 def tiled_tables(base: dict[str, Any], images: int, per_event: float = 5.0) -> dict[str, Any]:
     """The base tables repeated until they hold ``images`` images, about ``per_event`` images per
     irradiation event (the issue's 1M images / 200k events; the generator's corpus has about 0.65).
-    Copy ``k`` has ``.k`` after every UID and patient ID and its dates ``k`` days on (as the file
-    copies are made). Within a copy each image stands ``m`` times, ``.i`` after its SOP Instance
-    UID and after the report's references to it, with the same times and event UIDs: the frames
-    of one run stored as ``m`` images, each linked by the same UID or window as the original, so
-    every link stays determinable."""
+    Copy ``k`` has ``.k`` after every UID and patient ID, its dates ``k`` days on (as the file
+    copies are made) and ``#k`` after its room: the rooms of another site, so a room's day holds
+    as many images at 1M as at 10k: an archive grows by rooms and years, not by procedures per
+    room and day (the clock offsets are estimated per room and day). Within a copy each image
+    stands ``m`` times, ``.i`` after its SOP Instance UID and after the report's references to
+    it, with the same times and event UIDs: the frames of one run stored as ``m`` images, each
+    linked by the same UID or window as the original, so every link stays determinable."""
     import polars as pl
 
     ratio = base["images"].height / max(base["irradiation_events"].height, 1)
@@ -351,6 +353,8 @@ def tiled_tables(base: dict[str, Any], images: int, per_event: float = 5.0) -> d
         for k in range(copies):
             suffix = f".{k}"
             exprs = [pl.col(c) + suffix for c in _UID_COLUMNS[table] if c in df.columns]
+            if "room_id" in df.columns:  # another site's rooms: the same images per room-day
+                exprs.append(pl.col("room_id") + f"#{k}")
             if table == "images":
                 exprs.append(pl.col("irradiation_event_uids").list.eval(pl.element() + suffix))
             shift = pl.duration(days=k)
