@@ -14,11 +14,12 @@ fork server and the reader workers). Stages: discovery (the walk alone), ingest 
 read, stage, publish), link (read the ingest tables, link, write), audit (every month of the data,
 each as the monthly asset does it: read, check, study totals, statistics, DRLs, alerts, write),
 rerun (ingest again with nothing new). ``--tables`` adds link and audit on tables built directly
-(the ingested template tables tiled to 1M images and about 200k events, no files). The exponent of
+(the smallest ingest's tables tiled to N images, about 5 images per event: 1M images and about
+200k events, no files). The exponent of
 time against size is the least-squares slope in log-log space; cost linear in size is 1.
 
     nice .venv/bin/python benchmarks/bench_scale.py [--sizes 10000,100000,1000000]
-        [--tables 10000,100000,1000000] [--work data/scale] [--keep]
+        [--tables 100000,300000,1000000] [--base OUTPUT] [--work data/scale] [--keep]
 """
 
 from __future__ import annotations
@@ -330,18 +331,30 @@ _UID_COLUMNS = {
 }
 
 
-def tiled_tables(base: dict[str, Any], images: int) -> dict[str, Any]:
-    """The base tables repeated until they hold ``images`` images: copy ``k`` has ``.k`` after
-    every UID and patient ID and its dates ``k`` days on (as the file copies are made)."""
+def tiled_tables(base: dict[str, Any], images: int, per_event: float = 5.0) -> dict[str, Any]:
+    """The base tables repeated until they hold ``images`` images, about ``per_event`` images per
+    irradiation event (the issue's 1M images / 200k events; the generator's corpus has about 0.65).
+    Copy ``k`` has ``.k`` after every UID and patient ID, its dates ``k`` days on (as the file
+    copies are made) and ``#k`` after its room: the rooms of another site, so a room's day holds
+    as many images at 1M as at 10k: an archive grows by rooms and years, not by procedures per
+    room and day (the clock offsets are estimated per room and day). Within a copy each image
+    stands ``m`` times, ``.i`` after its SOP Instance UID and after the report's references to
+    it, with the same times and event UIDs: the frames of one run stored as ``m`` images, each
+    linked by the same UID or window as the original, so every link stays determinable."""
     import polars as pl
 
-    copies = math.ceil(images / base["images"].height)
+    ratio = base["images"].height / max(base["irradiation_events"].height, 1)
+    m = max(1, round(per_event / ratio))
+    copies = math.ceil(images / (base["images"].height * m))
+    replicated = {"images": "sop_instance_uid", "event_image_refs": "referenced_sop_instance_uid"}
     out = {}
     for table, df in base.items():
         frames = []
         for k in range(copies):
             suffix = f".{k}"
             exprs = [pl.col(c) + suffix for c in _UID_COLUMNS[table] if c in df.columns]
+            if "room_id" in df.columns:  # another site's rooms: the same images per room-day
+                exprs.append(pl.col("room_id") + f"#{k}")
             if table == "images":
                 exprs.append(pl.col("irradiation_event_uids").list.eval(pl.element() + suffix))
             shift = pl.duration(days=k)
@@ -350,7 +363,12 @@ def tiled_tables(base: dict[str, Any], images: int) -> dict[str, Any]:
                 for c, t in df.schema.items()
                 if t in (pl.Date(),) or isinstance(t, pl.Datetime)
             ]
-            frames.append(df.with_columns(exprs))
+            copy = df.with_columns(exprs)
+            if table in replicated and m > 1:
+                uid = pl.col(replicated[table])
+                frames += [copy.with_columns(uid + f".{i}") for i in range(m)]
+            else:
+                frames.append(copy)
         out[table] = pl.concat(frames)
     return out
 
@@ -437,10 +455,35 @@ def _print_table(title: str, rows: dict[str, dict[int, dict[str, Any]]], unit: s
     print(" seconds of the tree, imports included; exponents of wall time, then of CPU time)")
 
 
+def _files_stages(work: Path, outputs: Path, sizes: list[int], template: int) -> None:
+    roots = build_corpus(work, sizes, template)
+    rows: dict[str, dict[int, dict[str, Any]]] = {s: {} for s in STAGES}
+    for n in sizes:
+        output = outputs / str(n)
+        shutil.rmtree(output, ignore_errors=True)
+        for stage in STAGES:
+            rows[stage][n] = figures = measure(stage, roots[n], output)
+            print(f"{n:>9} files  {stage:<10} {json.dumps(figures)}", flush=True)
+    _print_table("Stages on files", rows, "files")
+    top = max(sizes)
+    first, again = rows["ingest"][top]["seconds"], rows["rerun"][top]["seconds"]
+    print(
+        f"re-run with nothing new at {top:,} files: {again:.2f} s = {again / first:.1%} "
+        f"of the first ingest ({first:.2f} s), files read {rows['rerun'][top]['read']} "
+        "(goal < 5 %)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="file counts")
     parser.add_argument("--tables", default="", help="image counts for link/audit on tables")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="ingest output the --tables are tiled from (default: the "
+        "smallest size's; with --sizes '' only the tables run)",
+    )
     parser.add_argument("--template", type=int, default=1000, help="files per copy")
     parser.add_argument("--work", type=Path, default=Path("data/scale"))
     parser.add_argument("--out", type=Path, help="outputs (default: WORK/out)")
@@ -457,25 +500,11 @@ def main() -> None:
     work = args.work.resolve()
     outputs = (args.out or work / "out").resolve()
     try:
-        roots = build_corpus(work, sizes, args.template)
-        rows: dict[str, dict[int, dict[str, Any]]] = {s: {} for s in STAGES}
-        for n in sizes:
-            output = outputs / str(n)
-            shutil.rmtree(output, ignore_errors=True)
-            for stage in STAGES:
-                rows[stage][n] = figures = measure(stage, roots[n], output)
-                print(f"{n:>9} files  {stage:<10} {json.dumps(figures)}", flush=True)
-        _print_table("Stages on files", rows, "files")
-        top = max(sizes)
-        first, again = rows["ingest"][top]["seconds"], rows["rerun"][top]["seconds"]
-        print(
-            f"re-run with nothing new at {top:,} files: {again:.2f} s = {again / first:.1%} "
-            f"of the first ingest ({first:.2f} s), files read {rows['rerun'][top]['read']} "
-            "(goal < 5 %)"
-        )
+        if sizes:
+            _files_stages(work, outputs, sizes, args.template)
         tables = _sizes(args.tables)
         if tables:
-            base = outputs / str(min(sizes))
+            base = (args.base or outputs / str(min(sizes))).resolve()
             trows: dict[str, dict[int, dict[str, Any]]] = {"tables-link": {}, "tables-audit": {}}
             for n in tables:
                 for stage in trows:
@@ -483,7 +512,7 @@ def main() -> None:
                     print(f"{n:>9} images {stage:<12} {json.dumps(figures)}", flush=True)
             _print_table("Link and audit on tables built directly", trows, "images")
     finally:
-        if not args.keep:
+        if sizes and not args.keep:  # only what this run built
             shutil.rmtree(outputs, ignore_errors=True)
             shutil.rmtree(work / "corpus", ignore_errors=True)
 

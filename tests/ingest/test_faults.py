@@ -199,26 +199,32 @@ def test_a_full_disk_leaves_nothing_behind_and_the_next_run_finishes(
     base = tmp_path / "base"
     first = ingest(root, base)
     shutil.copy(corpus_file("RF-RDSR-GE.dcm"), root / "ge.dcm")  # new: read, staged, published
-    real_write = pl.DataFrame.write_parquet
+    real_write, real_sink = pl.DataFrame.write_parquet, pl.LazyFrame.sink_parquet
     writes = {"n": 0, "full_at": 0}
 
-    def write_until_full(self: pl.DataFrame, file: Any, *args: Any, **kw: Any) -> None:
-        writes["n"] += 1
-        if writes["n"] == writes["full_at"]:
-            Path(file).write_bytes(b"PAR1" + b"\0" * 4096)  # what fitted on the disk
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_write(self, file, *args, **kw)
+    def until_full(real: Any) -> Any:
+        def write(self: Any, file: Any, *args: Any, **kw: Any) -> Any:
+            writes["n"] += 1
+            if writes["n"] == writes["full_at"]:
+                Path(file).write_bytes(b"PAR1" + b"\0" * 4096)  # what fitted on the disk
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(self, file, *args, **kw)
 
-    # 15 writes: the new file's segment (5), the merge of the segments (5), the tables (5)
-    for full_at in (1, 5, 6, 10, 11, 15):
+        return write
+
+    # 15 writes: the new file's segment (5), the merge of the segments (files written, 4 tables
+    # streamed from the old segments), the tables (5)
+    for full_at in (1, 5, 6, 7, 10, 11, 15):
         out = tmp_path / f"out-{full_at}"
         shutil.copytree(base, out)
         before = {p: p.read_bytes() for p in out.rglob("*.parquet")}
         writes.update(n=0, full_at=full_at)
-        monkeypatch.setattr(pl.DataFrame, "write_parquet", write_until_full)
+        monkeypatch.setattr(pl.DataFrame, "write_parquet", until_full(real_write))
+        monkeypatch.setattr(pl.LazyFrame, "sink_parquet", until_full(real_sink))
         with pytest.raises(OSError, match="No space left"):
             ingest(root, out)
         monkeypatch.setattr(pl.DataFrame, "write_parquet", real_write)
+        monkeypatch.setattr(pl.LazyFrame, "sink_parquet", real_sink)
         assert [p for p in out.rglob("*.tmp")] == [], full_at
         named = json.loads((out / "_state" / "manifest.json").read_text())["segments"]
         on_disk = sorted(int(p.name[4:]) for p in (out / "_state").iterdir() if p.is_dir())

@@ -153,11 +153,44 @@ def test_rerun_reads_nothing_and_changed_file_is_read_again(synth: Path, tmp_pat
     assert_frame_equal(tables(tmp_path / "out")["images"], first["images"])
 
 
+def test_rerun_with_nothing_new_keeps_the_tables_until_something_changes(
+    synth: Path, tmp_path: Path
+) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    copy_tree(synth / "dicom", src)
+    first = ingest(src, out)
+    published = tables(out)
+    paths = {t: TableStore(out).path(t) for t in TABLES}
+    written = {t: p.stat().st_mtime_ns for t, p in paths.items()}
+    again = ingest(src, out)
+    assert again.files_read == 0
+    assert {t: p.stat().st_mtime_ns for t, p in paths.items()} == written  # not written again
+    assert (again.by_status, again.by_kind) == (first.by_status, first.by_kind)
+    assert {t: w.rows for t, w in again.written.items()} == {
+        t: w.rows for t, w in first.written.items()
+    }
+    paths["images"].unlink()  # a table removed (or replaced) by hand is published again
+    ingest(src, out)
+    assert TableStore(out).read("images").height == first.written["images"].rows
+    image = next(src.rglob("IMG*.dcm"))
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 1_000_000_000))
+    touched = ingest(src, out)  # read again and staged: published again
+    assert touched.files_read == 1
+    assert paths["dicom_files"].stat().st_mtime_ns != written["dicom_files"]
+    now = tables(out)
+    for t in TABLES:  # the same file read again: the same rows, but its new time
+        assert_frame_equal(
+            now[t].drop("mtime", strict=False), published[t].drop("mtime", strict=False)
+        )
+
+
 def test_editing_the_rooms_file_renames_rooms_without_reading_files(
     synth: Path, tmp_path: Path
 ) -> None:
+    """Also the re-run that reads nothing but must publish: the rooms rules changed."""
     out = tmp_path / "out"
     ingest(synth / "dicom", out)
+    ingest(synth / "dicom", out)  # nothing new, same rooms: the tables are kept
     rooms_file = tmp_path / "rooms.yaml"
     rooms_file.write_text(
         "rooms:\n  - name: Cath Lab 1\n    match:\n      - {station_name: CATHLAB1}\n"

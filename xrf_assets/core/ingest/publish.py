@@ -4,7 +4,7 @@ Order matters and is fixed: (1) one file per SOP Instance UID (0008,0018): a fil
 beats one that is gone, then a copy read cleanly and completely (``ok``) beats a damaged one
 (``partial``: content items lost), then the newer modification time, then the first path; where two
 complete copies differ, the loser's reason lists what differs; (2) re-sent dose reports resolved by
-``resolve_report_duplicates``; (3) rooms assigned from the device identity and the rooms file, here
+``decide_report_duplicates``; (3) rooms assigned from the device identity and the rooms file, here
 only (staged rows have no ``room_id``); (4) published names: paths become keyed file ids, and
 accession numbers and UIDs keyed hashes where the privacy settings say so; (5) every row sorted by
 its key. Patient identity was pseudonymized when the rows were staged; the staging keeps the real
@@ -13,15 +13,20 @@ the work into batches and runs gives the same tables as one full run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import polars as pl
 
 from schemas import contract
+from xrf_assets.core.extract.devices import IDENTITY_COLUMNS
 from xrf_assets.core.ingest.privacy import PrivacySettings
-from xrf_assets.core.ingest.resent_reports import resolve_report_duplicates
+from xrf_assets.core.ingest.resent_reports import (
+    DECIDING_ACCUMULATED_COLUMNS,
+    DECIDING_EVENT_COLUMNS,
+    decide_report_duplicates,
+)
 from xrf_assets.core.ingest.rooms import RoomDirectory, with_room_ids
-from xrf_assets.core.ingest.staging import Staging
+from xrf_assets.core.ingest.staging import StagedScan, Staging
 
 USABLE = ("ok", "partial")  # statuses whose rows reach the tables
 IDENTIFIED = PrivacySettings("identified")
@@ -81,7 +86,7 @@ def _digests(rows: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 
 def _differences(
-    files: pl.DataFrame, kept: pl.DataFrame, rows: dict[str, pl.DataFrame]
+    files: pl.DataFrame, kept: pl.DataFrame, rows: dict[str, pl.LazyFrame]
 ) -> pl.DataFrame:
     """For a usable copy that loses to another complete copy: which table columns differ."""
     pairs = (
@@ -94,7 +99,10 @@ def _differences(
         return pl.DataFrame(schema={"path": pl.String(), "differs": pl.String()})
     paths = pl.concat([pairs.get_column("path"), pairs.get_column("kept_path")]).unique()
     digests = _digests(
-        {t: df.filter(pl.col("source_path").is_in(paths.implode())) for t, df in rows.items()}
+        {
+            t: lf.filter(pl.col("source_path").is_in(paths.implode())).collect()
+            for t, lf in rows.items()
+        }
     )
     mine = pairs.join(digests, left_on="path", right_on="source_path", how="left")
     theirs = pairs.join(digests, left_on="kept_path", right_on="source_path", how="left")
@@ -235,44 +243,84 @@ def published_names(table: str, df: pl.DataFrame, privacy: PrivacySettings) -> p
     return df.with_columns(pl.Series(name, s) for name, s in out.items())
 
 
-def publish(
-    staging: Staging, rooms: RoomDirectory | None = None, privacy: PrivacySettings = IDENTIFIED
-) -> dict[str, pl.DataFrame]:
-    """Every ingest table in contract shape and sorted: dedup, then re-sent reports resolved,
-    then rooms assigned by ``rooms`` (the default rule when None), then the published names."""
+def _scan(staging: Staging | StagedScan, table: str) -> pl.LazyFrame:
+    return staging.rows[table].lazy()
+
+
+def publish_each(
+    staging: Staging | StagedScan,
+    rooms: RoomDirectory | None = None,
+    privacy: PrivacySettings = IDENTIFIED,
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Every ingest table in contract shape and sorted, one at a time: dedup, then re-sent
+    reports resolved, then rooms assigned by ``rooms`` (the default rule when None), then the
+    published names.
+
+    Each table is loaded from the staging only when its turn comes and dropped before the next:
+    the caller writes it (and lets go of it) before asking for the next. Only the file rows and
+    the few columns that decide re-sent reports are held throughout."""
     rooms = rooms or RoomDirectory()
     staged_files = staging.files.with_columns(
         _mapped(staging.files.get_column("path"), privacy.file_id).alias("label")
     )
     kept = _kept_files(staged_files)
-    kept_paths = kept.get_column("kept_path")
+    kept_paths = kept.lazy().select(pl.col("kept_path").alias("source_path"))
 
-    def rows(table: str) -> pl.DataFrame:
-        df = staging.rows[table].filter(pl.col("source_path").is_in(kept_paths.implode()))
-        return df.select(c for c in contract(table).column_names if c in df.columns)
+    def rows(table: str, columns: Iterable[str] | None = None) -> pl.LazyFrame:
+        names = set(contract(table).column_names) if columns is None else set(columns)
+        lf = _scan(staging, table).join(
+            kept_paths, on="source_path", how="semi", maintain_order="left"
+        )
+        return lf.select(c for c in lf.collect_schema().names() if c in names)
 
-    resolution = resolve_report_duplicates(
-        rows("irradiation_events"), rows("accumulated_dose"), rows("event_image_refs")
+    decided = decide_report_duplicates(
+        rows("irradiation_events", DECIDING_EVENT_COLUMNS).collect(),
+        rows("accumulated_dose", DECIDING_ACCUMULATED_COLUMNS).collect(),
     )
+
+    yield "images", _published("images", rows("images"), privacy, rooms)
+    events = decided.kept_rows(rows("irradiation_events"))
+    yield "irradiation_events", _published("irradiation_events", events, privacy, rooms)
+    accumulated = decided.accumulated(rows("accumulated_dose"))
+    yield "accumulated_dose", _published("accumulated_dose", accumulated, privacy)
+    refs = decided.kept_rows(rows("event_image_refs"))
+    yield "event_image_refs", _published("event_image_refs", refs, privacy)
     superseded = pl.DataFrame(
         {
-            "sop_instance_uid": list(resolution.superseded),
-            "superseded_reason": list(resolution.superseded.values()),
+            "sop_instance_uid": list(decided.superseded),
+            "superseded_reason": list(decided.superseded.values()),
         },
         schema={"sop_instance_uid": pl.String(), "superseded_reason": pl.String()},
     )
-    differs = _differences(staged_files, kept, dict(staging.rows))
+    differs = _differences(staged_files, kept, {t: _scan(staging, t) for t in staging.rows})
     files = _final_status(staged_files, kept, superseded, differs).drop("label")
-    frames = {
-        "dicom_files": files,
-        "images": with_room_ids(rows("images"), rooms),
-        "irradiation_events": with_room_ids(resolution.events, rooms),
-        "accumulated_dose": resolution.accumulated,
-        "event_image_refs": resolution.refs,
-    }
-    return {
-        table: published_names(table, df.select(contract(table).column_names), privacy).sort(
-            SORT_KEYS[table], nulls_last=True
-        )
-        for table, df in frames.items()
-    }
+    yield "dicom_files", _published("dicom_files", files.lazy(), privacy)
+
+
+def _published(
+    table: str, rows: pl.LazyFrame, privacy: PrivacySettings, rooms: RoomDirectory | None = None
+) -> pl.DataFrame:
+    """One table loaded, its rooms assigned, its names published, sorted by its key. The sort
+    gathers one column at a time and lets each unsorted one go: the table is held about once,
+    not beside a sorted copy of itself."""
+    df = rows.collect()
+    if rooms is not None:  # with_room_ids on the device columns alone: it joins what it gets
+        identity = [c for c in IDENTITY_COLUMNS.values() if c in df.columns]
+        df = df.with_columns(with_room_ids(df.select(identity), rooms).get_column("room_id"))
+    df = published_names(table, df.select(contract(table).column_names), privacy)
+    order = df.select(pl.arg_sort_by(SORT_KEYS[table], nulls_last=True)).to_series()
+    columns = df.get_columns()
+    del df
+    for i, column in enumerate(columns):
+        columns[i] = column.gather(order)
+    return pl.DataFrame(columns)
+
+
+def publish(
+    staging: Staging | StagedScan,
+    rooms: RoomDirectory | None = None,
+    privacy: PrivacySettings = IDENTIFIED,
+) -> dict[str, pl.DataFrame]:
+    """Every ingest table at once (tests, small stagings); the ingest writes :func:`publish_each`
+    table by table."""
+    return dict(publish_each(staging, rooms, privacy))

@@ -19,6 +19,7 @@ spaces ignored); the first room with a matching entry wins.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -102,6 +103,11 @@ class RoomDirectory:
                 matches.append({k: _norm(v).upper() for k, v in m.items()})
             rooms.append(_Room(_norm(entry["name"]), tuple(matches)))
         return cls(tuple(rooms))
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the rules change: a re-run with nothing new republishes only then."""
+        return hashlib.sha256(repr(self._rooms).encode()).hexdigest()
 
     def room_id(self, device: DeviceIdentity) -> str | None:
         for room in self._rooms:

@@ -18,6 +18,8 @@ place the shard steps on other machines that see the same input and output folde
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import time
@@ -29,15 +31,26 @@ from typing import Any
 
 import polars as pl
 
+from schemas import contract
+from xrf_assets.core.ingest import privacy as privacy_code
+from xrf_assets.core.ingest import publish as publish_code
+from xrf_assets.core.ingest import resent_reports as resent_code
+from xrf_assets.core.ingest import rooms as rooms_code
 from xrf_assets.core.ingest.discovery import Discovery, FoundFile, discover
 from xrf_assets.core.ingest.pool import read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
-from xrf_assets.core.ingest.publish import publish
+from xrf_assets.core.ingest.publish import publish_each
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
 from xrf_assets.core.ingest.rooms import RoomDirectory
-from xrf_assets.core.ingest.shards import ShardLayout, check_layout, merged, prepare_layout
-from xrf_assets.core.ingest.staging import ROW_TABLES, StagingArea, files_schema, staged_frame
-from xrf_assets.core.store import TableStore, WriteInfo
+from xrf_assets.core.ingest.shards import ShardLayout, check_layout, prepare_layout
+from xrf_assets.core.ingest.staging import (
+    ROW_TABLES,
+    StagedScan,
+    StagingArea,
+    files_schema,
+    staged_frame,
+)
+from xrf_assets.core.store import TableStore, WriteInfo, write_text_atomic
 
 TABLES: tuple[str, ...] = ("dicom_files", *ROW_TABLES)
 
@@ -308,13 +321,83 @@ def ingest_shard(
     return ShardSummary(shard, seen, len(paths), plan.unchanged)
 
 
+_PUBLISHED = "_published.json"  # in the output root: what the tables were last published from
+
+
+def _publish_inputs(settings: IngestSettings, areas: list[StagingArea]) -> dict[str, Any]:
+    """Everything the published tables are a function of: the staging of every shard, the
+    privacy settings, the rooms rules, the table contracts and the code that publishes."""
+    code = hashlib.sha256()
+    for module in (publish_code, resent_code, rooms_code, privacy_code):
+        code.update(Path(str(module.__file__)).read_bytes())
+    return {
+        "staging": [a.version for a in areas],
+        "privacy": settings.privacy.fingerprint,
+        "rooms": settings.rooms.fingerprint,
+        "contracts": {t: str(contract(t).schema) for t in TABLES},
+        "code": code.hexdigest(),
+    }
+
+
+def _stamps(written: dict[str, WriteInfo]) -> dict[str, list[int]]:
+    def stamp(path: Path) -> list[int]:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns]
+
+    return {t: stamp(w.path) for t, w in written.items()}
+
+
+def _unchanged_tables(store: TableStore, inputs: dict[str, Any]) -> dict[str, WriteInfo] | None:
+    """The tables as written by the last publish, if it was made from the same ``inputs`` and
+    no table file was replaced or removed since: then publishing again would write the same
+    bytes. None otherwise (and when the record is missing or unreadable)."""
+    try:
+        record = json.loads((store.root / _PUBLISHED).read_text(encoding="utf-8"))
+        if record["inputs"] != inputs:
+            return None
+        written = {t: WriteInfo(t, store.path(t), int(record["rows"][t])) for t in TABLES}
+        return written if _stamps(written) == record["stamps"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_publish(
+    store: TableStore, inputs: dict[str, Any], written: dict[str, WriteInfo]
+) -> None:
+    """Written after every table: a run killed before it publishes again next time."""
+    body = {
+        "inputs": inputs,
+        "rows": {t: w.rows for t, w in written.items()},
+        "stamps": _stamps(written),
+    }
+    write_text_atomic(store.root / _PUBLISHED, json.dumps(body))
+
+
+def _publish(
+    settings: IngestSettings, store: TableStore, areas: list[StagingArea], log: logging.Logger
+) -> tuple[dict[str, WriteInfo], pl.DataFrame]:
+    """Each table built, written and let go before the next; the tables written, dicom_files."""
+    (store.root / _PUBLISHED).unlink(missing_ok=True)
+    staged = StagedScan.merged([a.scan() for a in areas])
+    written: dict[str, WriteInfo] = {}
+    for table, df in publish_each(staged, settings.rooms, settings.privacy):
+        if table == "dicom_files":
+            files = df
+            _log_new_verdicts(log, files, store.read("dicom_files"))
+        written[table] = store.write(table, df)
+        del df  # written: let it go before the next table is built
+    return {t: written[t] for t in TABLES}, files
+
+
 def publish_shards(
     settings: IngestSettings,
     store: TableStore,
     shards: list[ShardSummary],
     log: logging.Logger,
 ) -> IngestSummary:
-    """Publish the five ingest tables from every shard's staging, holding all their locks."""
+    """Publish the five ingest tables from every shard's staging, holding all their locks; kept
+    as they are when nothing was staged since the last publish and the rooms rules, privacy
+    settings and contracts are the same (a re-run that reads and marks nothing)."""
     privacy, layout = settings.privacy, settings.shards
     with contextlib.ExitStack() as stack:
         areas = [
@@ -324,10 +407,14 @@ def publish_shards(
         leftovers = store.remove_leftovers()
         if leftovers:
             log.warning("removed %d temporary files left by an interrupted write", len(leftovers))
-        tables = publish(merged([a.load() for a in areas]), settings.rooms, privacy)
-        _log_new_verdicts(log, tables["dicom_files"], store.read("dicom_files"))
-        written = {t: store.write(t, tables[t]) for t in TABLES}
-    files = tables["dicom_files"]
+        inputs = _publish_inputs(settings, areas)
+        written = _unchanged_tables(store, inputs)
+        if written is not None:
+            log.info("nothing staged since the last publish, same settings: tables kept")
+            files = pl.read_parquet(store.path("dicom_files"), columns=["status", "kind"])
+        else:
+            written, files = _publish(settings, store, areas, log)
+            _record_publish(store, inputs, written)
     summary = IngestSummary(
         input_dir=str(settings.input_dir),
         output_dir=str(store.root),

@@ -92,8 +92,37 @@ class Staging:
     rows: Mapping[str, pl.DataFrame]
 
 
-def _write_synced(df: pl.DataFrame, target: Path) -> None:
-    df.write_parquet(target, compression="zstd")
+@dataclass(frozen=True)
+class StagedScan:
+    """The same state with the rows as lazy scans of the segments' Parquet: publish and
+    compaction take one table at a time, so no run holds every staged table at once (at a
+    million files they are gigabytes)."""
+
+    files: pl.DataFrame
+    rows: Mapping[str, pl.LazyFrame]
+
+    @staticmethod
+    def merged(parts: list[StagedScan]) -> StagedScan:
+        """One state from the shards' (a path is staged by one shard; a folder above the shard
+        depth that cannot be listed is reported by each, identically)."""
+        files = [p.files for p in parts if p.files.height]
+        if not files:
+            return StagedScan(pl.DataFrame(schema=files_schema()), _empty_scans())
+        return StagedScan(
+            pl.concat(files).unique("path", keep="first", maintain_order=True).sort("path"),
+            {t: pl.concat([p.rows[t] for p in parts]) for t in ROW_TABLES},
+        )
+
+
+def _empty_scans() -> dict[str, pl.LazyFrame]:
+    return {t: df.lazy() for t, df in empty_rows().items()}
+
+
+def _write_synced(df: pl.DataFrame | pl.LazyFrame, target: Path) -> None:
+    if isinstance(df, pl.LazyFrame):  # streamed: the rows never all in memory
+        df.sink_parquet(target, compression="zstd")
+    else:
+        df.write_parquet(target, compression="zstd")
     with open(target, "rb") as fh:
         os.fsync(fh.fileno())
 
@@ -158,6 +187,11 @@ class StagingArea:
             )
         self._segments = [int(s) for s in manifest["segments"]]
 
+    @property
+    def version(self) -> str:
+        """Changes with every segment appended, merged or discarded (the manifest's content)."""
+        return json.dumps([self.fingerprint, self._segments, self._next])
+
     def _write_manifest(self) -> None:
         body = {
             "format": FORMAT,
@@ -195,7 +229,11 @@ class StagingArea:
                 child.unlink()
 
     # -- writing ----------------------------------------------------------------------------
-    def append(self, files: pl.DataFrame, rows: Mapping[str, pl.DataFrame] | None = None) -> int:
+    def append(
+        self,
+        files: pl.DataFrame,
+        rows: Mapping[str, pl.DataFrame] | Mapping[str, pl.LazyFrame] | None = None,
+    ) -> int:
         """Stage file rows (``data_seg`` null means: the rows are in this segment) and rows."""
         seg = self._next
         folder = self._seg_dir(seg)
@@ -229,7 +267,7 @@ class StagingArea:
         if len(self._segments) <= 1:
             return
         old = list(self._segments)
-        state = self.load()
+        state = self.scan()
         self._segments = []
         try:
             self.append(
@@ -249,23 +287,32 @@ class StagingArea:
             return pl.DataFrame(schema=files_schema())
         return pl.concat(frames).unique("path", keep="last", maintain_order=True).sort("path")
 
-    def load(self) -> Staging:
-        """The effective file rows and, for each table, the rows their ``data_seg`` points at."""
+    def scan(self) -> StagedScan:
+        """The effective file rows and, for each table, a scan of the rows their ``data_seg``
+        points at (the segment files must stay while it is read: under this area's lock)."""
         files = self.files()
-        wanted = files.select(pl.col("path").alias("source_path"), pl.col("data_seg").alias("_seg"))
+        if not self._segments:
+            return StagedScan(files, _empty_scans())
+        wanted = files.lazy().select(
+            pl.col("path").alias("source_path"), pl.col("data_seg").alias("_seg")
+        )
         rows = {}
         for table in ROW_TABLES:
             names = row_schema(table).names()  # segments staged before rooms moved hold room_id
             frames = [
-                pl.read_parquet(self._seg_dir(s) / f"{table}.parquet", columns=names).with_columns(
-                    pl.lit(s, pl.Int64()).alias("_seg")
-                )
+                pl.scan_parquet(self._seg_dir(s) / f"{table}.parquet")
+                .select(names)
+                .with_columns(pl.lit(s, pl.Int64()).alias("_seg"))
                 for s in self._segments
             ]
-            if not frames:
-                rows[table] = pl.DataFrame(schema=row_schema(table))
-                continue
             rows[table] = (
-                pl.concat(frames).join(wanted, on=["source_path", "_seg"], how="semi").drop("_seg")
+                pl.concat(frames)
+                .join(wanted, on=["source_path", "_seg"], how="semi", maintain_order="left")
+                .drop("_seg")
             )
-        return Staging(files, rows)
+        return StagedScan(files, rows)
+
+    def load(self) -> Staging:
+        """The whole state in memory (re-keying shards, tests); publish and compaction scan."""
+        state = self.scan()
+        return Staging(state.files, {t: lf.collect() for t, lf in state.rows.items()})

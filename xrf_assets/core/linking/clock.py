@@ -43,9 +43,22 @@ def _intervals(pairs: pl.DataFrame, keys: list[str], slack_s: float) -> pl.DataF
         hi=pl.col("diff_s") + slack_s,
     ).sort([*keys, "sop_instance_uid", "lo"])
     image = [*keys, "sop_instance_uid"]
-    starts_new = pl.col("lo") > pl.col("hi").cum_max().shift(1).over(image)
+    # One running maximum over the sorted pairs instead of a window per image (``over`` with one
+    # group per image grew with the square of the images: 1.4 -> 17.7 cpu s from 100k to 400k
+    # pairs). Ends become their dense rank among all ends (order, ties included, kept), offset
+    # by the image's number times more than any rank, so no image sees an earlier one's ends.
+    first = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in image])
+    first = first.fill_null(True)
+    n = per_pair.height
+    ranks = pl.concat([per_pair.get_column("lo"), per_pair.get_column("hi")]).rank("dense")
+    ranks = ranks.cast(pl.Int64)
+    numbered = per_pair.with_columns(_image=first.cast(pl.Int64).cum_sum() * (2 * n + 1))
+    numbered = numbered.with_columns(
+        _lo=pl.col("_image") + ranks.slice(0, n), _hi=pl.col("_image") + ranks.slice(n)
+    )
+    starts_new = first | (pl.col("_lo") > pl.col("_hi").cum_max().shift(1))
     return (
-        per_pair.with_columns(part=starts_new.fill_null(True).cum_sum().over(image))
+        numbered.with_columns(part=starts_new.fill_null(True).cum_sum())
         .group_by([*image, "part"])
         .agg(pl.col("lo").min(), pl.col("hi").max())
     )
