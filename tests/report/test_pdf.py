@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -129,3 +130,20 @@ def test_a_browser_that_died_while_idle_is_replaced(tmp_path: Path) -> None:
     time.sleep(0.5)
     outcome = pdf.print_pdf(page, tmp_path / "b.pdf")
     assert outcome.skipped is None and pdf._shared.pid != pid
+
+
+def test_the_browser_quits_when_its_process_dies_without_exiting() -> None:
+    """No Chromium left behind by a step process that ends with os._exit or is killed: the
+    closed pipe ends it."""
+    script = (
+        "import os, time\n"
+        "from xrf_assets.core.report import pdf\n"
+        "b = pdf._browser(pdf.find_chromium())\n"
+        "b.call('Browser.getVersion', deadline=time.monotonic() + 60)\n"
+        "print(b.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    pgid = int(done.stdout)
+    assert _gone(pgid)

@@ -4,7 +4,8 @@ target. Where Chromium is missing or fails, the PDF is skipped with the reason, 
 One Chromium per process, driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
 JSON messages ended by NUL, read from its fd 3, written to its fd 4; no port, so nothing listens on
 the network). It starts at the first print (or at :func:`warm_up`), serves the later prints (both
-months of one ``xrf-dose run``) and is closed at exit: ``--print-to-pdf`` spent ~1.5 s of a 2.7 s
+months of one ``xrf-dose run``) and is closed at exit; a process that dies without exiting closes
+the pipe, on which Chromium quits by itself. ``--print-to-pdf`` spent ~1.5 s of a 2.7 s
 print starting and waiting. The browser gets a new profile folder, removed when it closes, and
 every flag that keeps it off the network; page header and footer are off, so the PDF carries
 neither the file's path nor a date. A print that does not answer in time ends the browser's whole
