@@ -127,6 +127,9 @@ def test_drl_bars_reach_the_p75_and_ticks_mark_the_level() -> None:
     assert levels == [pytest.approx(zero + 85 * per, abs=0.01),
                       pytest.approx(zero + 130 * per, abs=0.01)]  # fmt: skip
     assert drl_chart(drl.filter(pl.col("procedure") == "(unmapped)")) is None
+    odd = drl_chart(drl.with_columns(drl_dap_gy_cm2=pl.Series([float("nan"), 130.0, None])))
+    assert odd is not None and "nan" not in odd  # no tick where the level is not a number
+    assert len(_of(_panels(odd)[0][1], "level")) == 1
 
 
 def test_trend_lines_break_at_months_without_an_audit() -> None:

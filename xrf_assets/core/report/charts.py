@@ -15,6 +15,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import TypeGuard
 
 import polars as pl
 
@@ -39,6 +40,11 @@ def _f(v: float) -> str:
     """A coordinate: three decimals at most, no trailing zeros (short, stable bytes)."""
     text = f"{v:.3f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def _finite(v: float | None) -> TypeGuard[float]:
+    """A value to draw: not null, NaN or infinite (nothing is drawn for those)."""
+    return v is not None and math.isfinite(v)
 
 
 def _text_width(text: str, size: float = FONT) -> float:
@@ -257,7 +263,7 @@ def drl_chart(drl: pl.DataFrame) -> str | None:
     p75 = rows.get_column("dap_p75_drl_candidate_gy_cm2").to_list()
     medians = rows.get_column("dap_median_gy_cm2").to_list()
     levels = rows.get_column("drl_dap_gy_cm2").to_list()
-    present = [v for v in (*p75, *medians, *levels) if v is not None and math.isfinite(v)]
+    present = [v for v in (*p75, *medians, *levels) if _finite(v)]
     top, bottom, legend = 8.0, 2 * FONT + 22, 22.0
     height = 72 * (0.5 * len(names) + 1.2) + legend
     left = _left_margin(names)
@@ -269,14 +275,15 @@ def drl_chart(drl: pl.DataFrame) -> str | None:
     svg.x_axis(ax, "Study DAP (Gy.cm2)")
     tick = 'class="level" stroke="#d62728" stroke-width="3"'
     for y, bar, median, level in zip(centre, p75, medians, levels, strict=True):
-        svg.add(
-            f'<rect class="bar" x="{_f(ax.sx(0))}" y="{_f(y - 0.275 * band)}" '
-            f'width="{_f(ax.sx(bar) - ax.sx(0))}" height="{_f(0.55 * band)}" fill="#9ecae1"/>'
-        )
-        if median is not None:
+        if _finite(bar):
+            svg.add(
+                f'<rect class="bar" x="{_f(ax.sx(0))}" y="{_f(y - 0.275 * band)}" '
+                f'width="{_f(ax.sx(bar) - ax.sx(0))}" height="{_f(0.55 * band)}" fill="#9ecae1"/>'
+            )
+        if _finite(median):
             svg.add(f'<circle class="median" cx="{_f(ax.sx(median))}" cy="{_f(y)}" r="3.5" '
                     'fill="#08519c"/>')  # fmt: skip
-        if level is not None and math.isfinite(level):
+        if _finite(level):
             svg.line(ax.sx(level), y - 10, ax.sx(level), y + 10, tick)
     svg.frame(ax)
     svg.y_labels(ax, names, centre)
@@ -326,7 +333,7 @@ def trend_chart(trend: pl.DataFrame, months: Sequence[str]) -> str | None:
     )
     x = 0.0
     for column, label in panels:
-        values = [v for s in lines.values() for v in s[column] if v is not None]
+        values = [v for s in lines.values() for v in s[column] if _finite(v)]
         lo, hi = _value_range(values)
         ticks = nice_ticks(lo, hi)
         left = FONT + 14 + max(_text_width(tick_label(t)) for t in ticks)
@@ -369,7 +376,7 @@ def _runs(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[float
     """Consecutive points with a value: a line is drawn through each run, not across gaps."""
     runs: list[list[tuple[float, float]]] = [[]]
     for x, v in points:
-        if v is None or not math.isfinite(v):
+        if not _finite(v):
             runs.append([])
         else:
             runs[-1].append((x, v))
