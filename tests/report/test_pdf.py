@@ -11,10 +11,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -132,9 +134,9 @@ def test_a_browser_that_died_while_idle_is_replaced(tmp_path: Path) -> None:
     assert outcome.skipped is None and pdf._shared.pid != pid
 
 
-def test_the_browser_quits_when_its_process_dies_without_exiting() -> None:
+def test_the_browser_quits_when_its_process_dies_without_exiting(tmp_path: Path) -> None:
     """No Chromium left behind by a step process that ends with os._exit or is killed: the
-    closed pipe ends it."""
+    closed pipe ends it; the next browser removes the profile folder it left."""
     script = (
         "import os, time\n"
         "from xrf_assets.core.report import pdf\n"
@@ -143,7 +145,13 @@ def test_the_browser_quits_when_its_process_dies_without_exiting() -> None:
         "print(b.pid, flush=True)\n"
         "os._exit(0)\n"
     )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=True)  # fmt: skip
+                          timeout=120, check=True, env=env)  # fmt: skip
     pgid = int(done.stdout)
     assert _gone(pgid)
+    (left,) = tmp_path.glob(f"{pdf.PROFILE_PREFIX}*")  # its profile, named with its process id
+    with mock.patch.object(tempfile, "tempdir", str(tmp_path)):
+        browser = pdf.Browser(str(pdf.find_chromium()))
+        browser.close()
+    assert not left.exists() and not list(tmp_path.glob(f"{pdf.PROFILE_PREFIX}*"))

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xrf_assets.core.store import write_file_atomic
+from xrf_assets.core.store import _alive, write_file_atomic
 
 CHROMIUM_ENV = "XRF_CHROMIUM"  # a Chromium binary other than the one on PATH
 _NAMES = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT_S = 120.0
+PROFILE_PREFIX = "xrf-chromium-"  # + the id of the process that owns the browser
 CLOSE_S = 5.0  # a closing browser gets this long to exit before its process group is killed
 HEADLESS_FLAGS = (
     "--headless",
@@ -97,6 +98,15 @@ def run_chromium(binary: str, args: list[str], timeout_s: float = TIMEOUT_S) -> 
         return err
 
 
+def _remove_stale_profiles() -> None:
+    """Profile folders of browsers whose process died without closing them (killed, or ended by
+    ``os._exit``): named with that process's id, removed once no such process runs."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{PROFILE_PREFIX}*-*"):
+        owner = folder.name[len(PROFILE_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _high_fd(fd: int) -> int:
     """``fd`` moved above 9 (close-on-exec), so that the child's dup2 onto 0-4 cannot overwrite
     an fd still to be duplicated."""
@@ -111,7 +121,8 @@ class Browser:
     def __init__(self, binary: str) -> None:
         self.binary = binary
         self.owner = os.getpid()
-        self.profile = tempfile.mkdtemp(prefix="xrf-chromium-")
+        _remove_stale_profiles()
+        self.profile = tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{self.owner}-")
         self._buffer = bytearray()
         self._events: list[dict[str, Any]] = []
         self._last_id = 0
