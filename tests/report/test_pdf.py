@@ -61,8 +61,9 @@ def _running(pgid: int) -> list[int]:
 
 
 def _gone(pgid: int) -> bool:
-    """Every process of the group ended within 5 s (a SIGKILL takes effect asynchronously)."""
-    deadline = time.monotonic() + 5
+    """Every process of the group ended within 30 s (a SIGKILL takes effect asynchronously, and
+    a browser whose pipe closed shuts down by itself: seconds on a loaded machine)."""
+    deadline = time.monotonic() + 30
     while _running(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
     return not _running(pgid)
