@@ -135,9 +135,15 @@ def test_a_browser_that_died_while_idle_is_replaced(tmp_path: Path) -> None:
     assert outcome.skipped is None and pdf._shared.pid != pid
 
 
-def test_the_browser_quits_when_its_process_dies_without_exiting(tmp_path: Path) -> None:
+def test_the_browser_quits_when_its_process_dies_without_exiting() -> None:
     """No Chromium left behind by a step process that ends with os._exit or is killed: the
-    closed pipe ends it; the next browser removes the profile folder it left."""
+    closed pipe ends it; the next browser removes the profile folder it left. In a short temp
+    folder of its own: Chromium's socket paths under a deep pytest tmp_path exceed 108 bytes."""
+    with tempfile.TemporaryDirectory(prefix="xrf-t-") as short:
+        _dies_without_exiting(Path(short))
+
+
+def _dies_without_exiting(tmp_path: Path) -> None:
     script = (
         "import os, time\n"
         "from xrf_assets.core.report import pdf\n"
