@@ -29,6 +29,7 @@ from pipelines.jobs import ingest_job, monthly_audit_job
 from xrf_assets.assets import audit, report, skin
 from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
+from xrf_assets.core.report.pdf import warm_up
 from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
 
@@ -134,8 +135,11 @@ def _audit(
 ) -> list[str]:
     """Every month's audit, side by side in worker processes where there are cores and months
     for it; the months that failed."""
+    if not months:
+        return []
     workers = min(int(settings.setting("workers") or 0) or os.cpu_count() or 1, len(months))
     if workers < 2:
+        warm_up()  # the PDF printer starts on the other core while the first month's tables run
         return [month for month in months if not run_month(instance, config, month)]
     return audit_in_workers(instance, config, months, AUDIT_PHASES, workers)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -165,6 +166,10 @@ def test_missing_geometry_is_named_in_the_reason() -> None:
     assert "Table Height Position (113753) (1/1 events)" in row["reason"]
 
 
+def _runs(path: ElementTree.Element) -> list[str]:
+    return [f"M{run}" for run in (path.get("d") or "").split("M")[1:]]
+
+
 def test_psd_alert_rows_and_map_image() -> None:
     df, maps = _skin(_event(1, dose_rp_gy=4.0))
     alerts = psd_alerts(df, MONTH, 3.0)
@@ -176,8 +181,13 @@ def test_psd_alert_rows_and_map_image() -> None:
     texts = [t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text")]
     assert texts[0].startswith(f"Skin dose map, PSD {alerts.item(0, 'value'):.3f} Gy")
     assert texts[1:] == ["front (head up)", "back (head up)"]
-    cells = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") != "none"]
-    assert len(cells) == int((maps[0].dose_gy > 0).sum())  # every irradiated cell, once
+    paths = list(svg.iter("{http://www.w3.org/2000/svg}path"))
+    assert len({p.get("fill") for p in paths}) == len(paths)  # one path per colour
+    runs = [re.fullmatch(r"M(\d+) (\d+)h4v(\d+)h-4z", r) for p in paths for r in _runs(p)]
+    assert all(runs)
+    cells = {(int(m[1]), int(m[2]) + y) for m in runs if m for y in range(0, int(m[3]), 4)}
+    assert sum(int(m[3]) // 4 for m in runs if m) == len(cells)  # no cell drawn twice
+    assert len(cells) == int((maps[0].dose_gy > 0).sum())  # every irradiated cell
 
 
 def test_maps_are_written_as_rendered_and_a_failed_write_raises(tmp_path: Path) -> None:

@@ -136,7 +136,8 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a temporary or profile folder named with it is still in use."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -156,7 +157,7 @@ def remove_leftover_temporaries(folder: Path) -> list[Path]:
             if not (name.startswith(".") and name.endswith(".tmp")):
                 continue
             m = _TMP.match(name)
-            if m and (int(m.group(1)) == os.getpid() or _alive(int(m.group(1)))):
+            if m and (int(m.group(1)) == os.getpid() or process_alive(int(m.group(1)))):
                 continue  # being written now
             path = Path(dirpath) / name
             path.unlink(missing_ok=True)

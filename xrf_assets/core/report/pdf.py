@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xrf_assets.core.store import _alive, write_file_atomic
+from xrf_assets.core.store import process_alive, write_file_atomic
 
 CHROMIUM_ENV = "XRF_CHROMIUM"  # a Chromium binary other than the one on PATH
 _NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -103,7 +103,7 @@ def _remove_stale_profiles() -> None:
     ``os._exit``): named with that process's id, removed once no such process runs."""
     for folder in Path(tempfile.gettempdir()).glob(f"{PROFILE_PREFIX}*-*"):
         owner = folder.name[len(PROFILE_PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and not _alive(int(owner)):
+        if owner.isdigit() and not process_alive(int(owner)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
