@@ -31,6 +31,7 @@ from xrf_assets.core.dicom.elements import (
     SEQUENCE_END,
     UNDEFINED,
     VRS,
+    is_sequence,
 )
 
 CONTENT_SEQUENCE = 0x0040A730
@@ -51,7 +52,7 @@ CODE_MEANING = 0x00080104
 LONG_CODE_VALUE = 0x00080119
 REFERENCED_SOP_CLASS_UID = 0x00081150
 REFERENCED_SOP_INSTANCE_UID = 0x00081155
-# the sequences read here: the only elements that may have an undefined length
+# the sequences read here
 _SEQUENCES = frozenset(
     {
         CONTENT_SEQUENCE,
@@ -63,7 +64,8 @@ _SEQUENCES = frozenset(
     }
 )
 _TEXTS = frozenset({TEXT_VALUE, UID, DATE_TIME, VALUE_TYPE})
-Code4 = tuple[str | None, str | None, str | None, str | None]  # value, long value, scheme, meaning
+# Code Value, Long Code Value, Coding Scheme Designator, Code Meaning (as sent: any character set)
+Code4 = tuple[str | None, str | None, str | None, bytes | None]
 _HEAD = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<L")
 _FLOAT64 = struct.Struct("<d")
@@ -181,6 +183,7 @@ def _elements(
                 raise Declined
             return found, pos + 8
         if implicit:
+            vr = None
             length = long(data, pos + 4)[0]
             value_at = pos + 8
         else:
@@ -198,8 +201,8 @@ def _elements(
             raise Declined
         last = tag
         if length == UNDEFINED:
-            if tag not in _SEQUENCES:
-                raise Declined
+            if not is_sequence(tag, None if implicit else vr):
+                raise Declined  # as the element walker refuses it
             found.append((tag, value_at, None))
             pos = _sequence_end(data, value_at, implicit)
         else:
@@ -290,6 +293,16 @@ def _first_item(
     return first
 
 
+def _raw(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> bytes | None:
+    """The bytes of a text value of ``item``; None where absent (a sequence declines)."""
+    found = item.get(tag)
+    if found is None:
+        return None
+    if found[1] is None:
+        raise Declined
+    return data[found[0] : found[1]]
+
+
 def _ascii(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> str | None:
     """A text value of ``item``, stripped, None where absent or empty, as ``items.text``
     reads it; a sequence or non-ASCII bytes where text belongs decline."""
@@ -320,7 +333,7 @@ def _code(data: bytes, start: int, end: int | None, implicit: bool) -> Code4 | N
             _ascii(data, first, CODE_VALUE),
             _ascii(data, first, LONG_CODE_VALUE),
             _ascii(data, first, CODING_SCHEME_DESIGNATOR),
-            _ascii(data, first, CODE_MEANING),
+            _raw(data, first, CODE_MEANING),
         )
     if key is not None:
         if len(_CODES) >= _NODES_MAX:

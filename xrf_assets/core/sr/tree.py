@@ -125,14 +125,18 @@ def _measured(
     return raw, precise, unit
 
 
-def _node_code(node: Node) -> Code | None:
-    """The Concept Code of a decoded item as ``_code_item`` builds it (once per node)."""
+def _node_code(node: Node, encodings: list[str]) -> Code | None:
+    """The Concept Code of a decoded item as ``_code_item`` builds it (once per node where its
+    meaning is ASCII: a node may be shared by reports in other character sets)."""
     code = node.cache.get("code", _NONE)
     if code is _NONE:
         code = None
         if node.code is not None:
             value, long_value, scheme, meaning = node.code
-            code = Code(*code_key(value or long_value or "", scheme or ""), meaning or "")
+            text = sr_items.decoded(meaning, encodings) if meaning is not None else None
+            code = Code(*code_key(value or long_value or "", scheme or ""), text or "")
+            if meaning is not None and not meaning.isascii():
+                return code
         node.cache["code"] = code
     return code  # type: ignore[return-value]
 
@@ -352,7 +356,7 @@ class ContentNode:
         """Concept Code Sequence (0040,A168) of a CODE item."""
         item = self.item
         if isinstance(item, Node):
-            return _node_code(item)
+            return _node_code(item, self.encodings)
         try:
             return sr_items.memo_first(item, CONCEPT_CODE_SEQUENCE, self.encodings, _code_or_none)
         except MalformedSequence as exc:
