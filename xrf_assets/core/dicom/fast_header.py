@@ -46,6 +46,8 @@ from xrf_assets.core.dicom.elements import (
 )
 from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES
 
+CONTENT_SEQUENCE = 0x0040A730
+
 # Transfer Syntax UID (as stored, unpadded) -> implicit VR; all little endian, none deflated.
 _SYNTAXES: dict[bytes, bool] = {
     UID(uid).encode(): UID(uid).is_implicit_VR
@@ -78,13 +80,15 @@ def _read(src: Source, fp: BinaryIO, defer_size: int) -> FileDataset | None:
         return None
     if implicit and looks_explicit(src.bytes(start, 6)):
         return None  # pydicom would warn and switch
-    found, stop = _elements(src, start, implicit, defer_size, False, anomalies)
+    kept: dict[int, bytes] = {}
+    found, stop = _elements(src, start, implicit, defer_size, False, anomalies, kept)
     if found and next(iter(found)) >> 16 in (0, 2):
         raise _Unusual  # a command or meta group in the data set
     file_meta = FileMetaDataset(meta)
     file_meta.set_original_encoding(False, True, default_encoding)
     ds = FileDataset(fp, found, src.bytes(0, 128), file_meta, implicit, True)
     ds.set_original_encoding(implicit, True, ds._character_set)  # as read_partial does
+    ds.window_values = kept  # deferred values the window held: read once, not twice
     if stop == src.size and sop_class_uid(ds) in IMAGE_SOP_CLASSES:
         return None  # an image without Pixel Data: pydicom's path names it
     for anomaly in anomalies:
@@ -100,11 +104,19 @@ def _text(elem: DataElement | RawDataElement | None) -> bytes:
 
 
 def _elements(
-    src: Source, pos: int, implicit: bool, defer_size: int, meta: bool, anomalies: list[Anomaly]
+    src: Source,
+    pos: int,
+    implicit: bool,
+    defer_size: int,
+    meta: bool,
+    anomalies: list[Anomaly],
+    kept: dict[int, bytes] | None = None,
 ) -> tuple[dict[BaseTag, DataElement | RawDataElement], int]:
     """The raw elements from ``pos`` on, and where they stop: the File Meta group (``meta``),
     or the data set up to Pixel Data or the end of the file (the elements at anomalies left
-    out). Values are sliced straight from the window while they lie in it."""
+    out). Values are sliced straight from the window while they lie in it. A deferred Content
+    Sequence (0040,A730) the window holds whole goes to ``kept``: the report reader reads it
+    next, and would read it from the file a second time."""
     found: dict[BaseTag, DataElement | RawDataElement] = {}
     last_tag, stops = (META_END, None) if meta else (BEFORE_PIXELS, PIXEL_TAGS)
     walked = read_dataset(src, pos, src.size, implicit, anomalies, last_tag, stops)
@@ -112,6 +124,7 @@ def _elements(
     if pos < src.size and not meta:  # stopped at Pixel Data
         _check_pixel_data(src, pos, implicit)
     data, base = src.data, src.base
+    room = len(data)
     for tag, (vr, length, value_at, end) in walked.items():
         value: bytes | None
         if length == UNDEFINED:
@@ -120,6 +133,12 @@ def _elements(
             raise _Unusual
         elif length > defer_size and tag != SPECIFIC_CHARACTER_SET and not meta:
             value = None
+            if (
+                tag == CONTENT_SEQUENCE
+                and kept is not None
+                and 0 <= value_at - base <= room - length
+            ):
+                kept[tag] = data[value_at - base : value_at - base + length]
         elif not length:
             value = cast(bytes | None, empty_value_for_VR(vr, raw=True))
         elif (off := value_at - base) >= 0 and off + length <= len(data):

@@ -19,7 +19,7 @@ import os
 import struct
 import warnings
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydicom.charset import decode_bytes
 from pydicom.dataelem import RawDataElement
@@ -132,7 +132,7 @@ def sequence(item: Item, tag: int) -> list[Item]:
     elem = item.get_item(tag, keep_deferred=True)
     value = elem.value
     if type(elem) is RawDataElement and value is None and elem.length:
-        value = _deferred(item, elem)
+        value = deferred_bytes(item, elem)
         if value is None:
             elem = item.get_item(tag)  # pydicom's deferred read, where we cannot read it
             value = elem.value
@@ -144,10 +144,14 @@ def sequence(item: Item, tag: int) -> list[Item]:
     return list(value) if isinstance(value, Sequence | list) else []
 
 
-def _deferred(ds: Dataset, elem: RawDataElement) -> bytes | None:
+def deferred_bytes(ds: Dataset, elem: RawDataElement) -> bytes | None:
     """The bytes of a sequence left on disk by the header read (longer than its defer size: the
-    Content Sequence of a report), in one read. pydicom's deferred read would convert the whole
-    sequence into Datasets, item by item; None where the file is not at hand (pydicom reads)."""
+    Content Sequence of a report): the ones the fast header read kept from its window, else one
+    read. pydicom's deferred read would convert the whole sequence into Datasets, item by item;
+    None where the file is not at hand (pydicom reads)."""
+    kept = getattr(ds, "window_values", None)
+    if kept and (value := kept.get(int(elem.tag))) is not None:
+        return cast(bytes, value)
     name = getattr(ds, "filename", None)
     if not isinstance(name, str) or elem.length == UNDEFINED or elem.value_tell is None:
         return None
@@ -174,14 +178,19 @@ def text(item: Item, tag: int, encodings: list[str]) -> str | None:
     if raw is None:
         return None
     if type(raw) is bytes:
-        if raw.isascii():
-            value = raw.decode("ascii")
-        else:
-            value = decode_bytes(raw, encodings or ["iso8859"], set())
-    elif isinstance(raw, MultiValue | list | tuple):
+        return decoded(raw, encodings)
+    if isinstance(raw, MultiValue | list | tuple):
         value = "\\".join(str(v) for v in raw)
     else:
         value = str(raw)
+    return value.strip(" \0") or None
+
+
+def decoded(raw: bytes, encodings: list[str]) -> str | None:
+    """Text bytes in the report's character set, stripped of padding; None when empty."""
+    value = (
+        raw.decode("ascii") if raw.isascii() else decode_bytes(raw, encodings or ["iso8859"], set())
+    )
     return value.strip(" \0") or None
 
 

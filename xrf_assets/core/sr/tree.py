@@ -24,6 +24,7 @@ from pydicom.sr.coding import Code
 
 from xrf_assets.core.dicom.values import parse_dt
 from xrf_assets.core.sr import items as sr_items
+from xrf_assets.core.sr.decode import Node, content_of
 from xrf_assets.core.sr.items import Item, MalformedSequence
 
 CodeKey = tuple[str, str]
@@ -65,7 +66,18 @@ def code_key(value: str, scheme: str) -> CodeKey:
 
 
 def key_of(code: Code) -> CodeKey:
-    return code_key(code.value, code.scheme_designator)
+    found = _KEYS.get(id(code))
+    if found is not None and found[0] is code:  # the same object, not a new one at its id
+        return found[1]
+    key = code_key(code.value, code.scheme_designator)
+    if len(_KEYS) >= 10_000:
+        _KEYS.clear()
+    _KEYS[id(code)] = (code, key)
+    return key
+
+
+# id -> (code, its key): the template readers ask for the same Code constants again and again
+_KEYS: dict[int, tuple[Code, CodeKey]] = {}
 
 
 def _code_item_key(item: Item, encodings: list[str]) -> CodeKey:
@@ -113,6 +125,25 @@ def _measured(
     return raw, precise, unit
 
 
+def _node_code(node: Node, encodings: list[str]) -> Code | None:
+    """The Concept Code of a decoded item as ``_code_item`` builds it (once per node where its
+    meaning is ASCII: a node may be shared by reports in other character sets)."""
+    code = node.cache.get("code", _NONE)
+    if code is _NONE:
+        code = None
+        if node.code is not None:
+            value, long_value, scheme, meaning = node.code
+            text = sr_items.decoded(meaning, encodings) if meaning is not None else None
+            code = Code(*code_key(value or long_value or "", scheme or ""), text or "")
+            if meaning is not None and not meaning.isascii():
+                return code
+        node.cache["code"] = code
+    return code  # type: ignore[return-value]
+
+
+_NONE = object()
+
+
 def concept_of(ds: Dataset) -> Code | None:
     """Concept Name (0040,A043) of a dataset (e.g. the report root), or None if it has none."""
     seq = sr_items.sequence(ds, CONCEPT_NAME_CODE_SEQUENCE)
@@ -149,13 +180,20 @@ class ContentNode:
 
     ``path`` names the item by concept codes and position ("113706[3]/113733") for messages;
     ``issues`` is the list of the whole report, shared by all nodes of its tree, as are the
-    report's character set ``encodings``.
+    report's character set ``encodings``. The item is the report (a Dataset), or one of its
+    content items: a :class:`~xrf_assets.core.sr.decode.Node` where the report's tree was
+    decoded in one pass (nearly always), else one read by the general readers
+    (:mod:`~xrf_assets.core.sr.items`), which also name what is wrong with a damaged tree.
     """
 
     __slots__ = ("_content", "_index", "encodings", "issues", "item", "path")
 
     def __init__(
-        self, item: Item, issues: list[str], path: str = "", encodings: list[str] | None = None
+        self,
+        item: Item | Node,
+        issues: list[str],
+        path: str = "",
+        encodings: list[str] | None = None,
     ) -> None:
         self.item = item
         self.issues = issues
@@ -163,19 +201,27 @@ class ContentNode:
         if encodings is None:
             encodings = sr_items.encodings_of(item) if isinstance(item, Dataset) else []
         self.encodings = encodings
-        self._index: dict[CodeKey, list[Item]] | None = None
-        self._content: list[Item] | None = None
+        self._index: dict[CodeKey, list[Item | Node]] | None = None
+        self._content: list[Item] | list[Node] | None = None
 
-    def content(self) -> list[Item]:
+    def content(self) -> list[Item] | list[Node]:
         """The items of the Content Sequence (0040,A730), parsed once (whoever asks first: the
         check for an empty event, then its index). Raises MalformedSequence."""
         if self._content is None:
-            self._content = sr_items.sequence(self.item, CONTENT_SEQUENCE)
+            item = self.item
+            if isinstance(item, Node):
+                self._content = item.children or []
+            else:
+                decoded = content_of(item) if isinstance(item, Dataset) else None
+                if decoded is not None:
+                    self._content = decoded
+                else:
+                    self._content = sr_items.sequence(item, CONTENT_SEQUENCE)
         return self._content
 
-    def _sequence(self, tag: int) -> list[Item]:
+    def _sequence(self, item: Item, tag: int) -> list[Item]:
         try:
-            return sr_items.sequence(self.item, tag)
+            return sr_items.sequence(item, tag)
         except MalformedSequence as exc:
             self._note_malformed(tag, exc)
             return []
@@ -187,11 +233,15 @@ class ContentNode:
         )
 
     def _text(self, tag: int) -> str | None:
-        return sr_items.text(self.item, tag, self.encodings)
+        item = self.item
+        if isinstance(item, Node):
+            raw = item.texts.get(tag)
+            return sr_items.decoded(raw, self.encodings) if raw is not None else None
+        return sr_items.text(item, tag, self.encodings)
 
-    def _children(self) -> dict[CodeKey, list[Item]]:
+    def _children(self) -> dict[CodeKey, list[Item | Node]]:
         if self._index is None:
-            index: dict[CodeKey, list[Item]] = {}
+            index: dict[CodeKey, list[Item | Node]] = {}
             encodings = self.encodings
             try:
                 children = self.content()
@@ -199,10 +249,22 @@ class ContentNode:
                 self._note_malformed(CONTENT_SEQUENCE, exc)
                 children = []
             for n, child in enumerate(children, start=1):
-                key = sr_items.memo_first(child, CONCEPT_NAME_CODE_SEQUENCE, encodings, _name_key)
+                if isinstance(child, Node):
+                    name = child.name
+                    key = code_key(*name) if name is not None else None
+                    if key is not None:
+                        index.setdefault(key, []).append(child)
+                        continue
+                    raw = child.texts.get(VALUE_TYPE)
+                    typed = raw is not None and sr_items.decoded(raw, encodings)
+                else:
+                    key = sr_items.memo_first(
+                        child, CONCEPT_NAME_CODE_SEQUENCE, encodings, _name_key
+                    )
+                    typed = key is None and sr_items.text(child, VALUE_TYPE, encodings)
                 if key is not None:
                     index.setdefault(key, []).append(child)
-                elif not sr_items.text(child, VALUE_TYPE, encodings):
+                elif not typed:
                     # neither name nor type: bytes read out of step (a length overrun)
                     self.issues.append(
                         f"{self.path or 'root'}: content item {n} has no Concept Name "
@@ -211,7 +273,7 @@ class ContentNode:
             self._index = index
         return self._index
 
-    def _node(self, item: Item, path: str) -> ContentNode:
+    def _node(self, item: Item | Node, path: str) -> ContentNode:
         return ContentNode(item, self.issues, path, self.encodings)
 
     def _child_path(self, code: Code, n: int | None = None) -> str:
@@ -255,15 +317,27 @@ class ContentNode:
         None where the sequence is empty (a device saying "no value"). A value that is not a
         number is noted and gives None.
         """
+        item = self.item
+        if isinstance(item, Node):
+            num = item.cache.get("num")
+            if num is not None:  # an item with these bytes was read before
+                return num  # type: ignore[return-value]
+            if item.measured is None:
+                return None
+            num = self._num(item.measured)
+            if num is not None:
+                item.cache["num"] = num
+            return num
         try:
-            measured = sr_items.memo_first(
-                self.item, MEASURED_VALUE_SEQUENCE, self.encodings, _measured
-            )
+            measured = sr_items.memo_first(item, MEASURED_VALUE_SEQUENCE, self.encodings, _measured)
         except MalformedSequence as exc:
             self._note_malformed(MEASURED_VALUE_SEQUENCE, exc)
             return None
         if measured is None:
             return None
+        return self._num(measured)
+
+    def _num(self, measured: tuple[str, float | None, str | MalformedSequence]) -> NumValue | None:
         raw, precise, unit = measured
         try:
             values = tuple(float(v) for v in raw.split("\\"))
@@ -280,10 +354,11 @@ class ContentNode:
 
     def code_value(self) -> Code | None:
         """Concept Code Sequence (0040,A168) of a CODE item."""
+        item = self.item
+        if isinstance(item, Node):
+            return _node_code(item, self.encodings)
         try:
-            return sr_items.memo_first(
-                self.item, CONCEPT_CODE_SEQUENCE, self.encodings, _code_or_none
-            )
+            return sr_items.memo_first(item, CONCEPT_CODE_SEQUENCE, self.encodings, _code_or_none)
         except MalformedSequence as exc:
             self._note_malformed(CONCEPT_CODE_SEQUENCE, exc)
             return None
@@ -313,7 +388,10 @@ class ContentNode:
 
     def image_reference(self) -> tuple[str | None, str | None] | None:
         """IMAGE item: (Referenced SOP Class UID, Referenced SOP Instance UID), empty as None."""
-        seq = self._sequence(REFERENCED_SOP_SEQUENCE)
+        item = self.item
+        if isinstance(item, Node):
+            return item.ref
+        seq = self._sequence(item, REFERENCED_SOP_SEQUENCE)
         if not seq:
             return None
         return (
