@@ -26,10 +26,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _take_caller_context(environ: dict[str, str], cwd: str) -> None:
+def _start_worker(environ: dict[str, str], cwd: str) -> None:
+    """Take the caller's environment and folder; start the PDF printer (its ``XRF_CHROMIUM``
+    is the caller's), which comes up while the worker audits its first month's tables."""
     os.environ.clear()
     os.environ.update(environ)
     os.chdir(cwd)
+    from xrf_assets.core.report.pdf import warm_up
+
+    warm_up()
 
 
 def _run_in_worker(
@@ -59,7 +64,7 @@ def audit_in_workers(
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=SERVER,
-        initializer=_take_caller_context,
+        initializer=_start_worker,
         initargs=(dict(os.environ), os.getcwd()),
     ) as pool:
         for assets in phases:

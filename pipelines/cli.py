@@ -42,7 +42,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from xrf_assets.core.ingest.pool import start_reader_server
 
-    start_reader_server(also=["pipelines.headless"])  # these imports overlap the ones below
+    # the imports of the readers and of the month audit workers (the run storage theirs) overlap
+    # the ones below
+    start_reader_server(also=["pipelines.headless", "dagster._core.storage.sqlite_storage"])
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings
 
