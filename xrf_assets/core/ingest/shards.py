@@ -24,20 +24,18 @@ import json
 import logging
 import shutil
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from xrf_assets.core.ingest.staging import (
-    ROW_TABLES,
     STATE_DIR,
+    StagedScan,
     Staging,
     StagingArea,
     StateError,
-    empty_rows,
-    files_schema,
 )
 from xrf_assets.core.store import fsync_folder, write_text_atomic
 
@@ -112,18 +110,6 @@ def check_layout(root: Path, layout: ShardLayout) -> None:
         )
 
 
-def merged(parts: Sequence[Staging]) -> Staging:
-    """One staging from the shards' (a path is staged by one shard; a folder above the shard
-    depth that cannot be listed is reported by each, identically)."""
-    files = [p.files for p in parts if p.files.height]
-    if not files:
-        return Staging(pl.DataFrame(schema=files_schema()), empty_rows())
-    return Staging(
-        pl.concat(files).unique("path", keep="first", maintain_order=True).sort("path"),
-        {t: pl.concat([p.rows[t] for p in parts]) for t in ROW_TABLES},
-    )
-
-
 def _remove(folder: Path) -> None:
     if folder.exists():
         shutil.rmtree(folder)
@@ -175,7 +161,7 @@ def prepare_layout(
             old = [
                 stack.enter_context(a.open(full_rebuild)) for a in current.areas(root, fingerprint)
             ]
-            state = merged([a.load() for a in old])
+            state = StagedScan.merged([a.scan() for a in old]).collect()
             for folder in _stale_folders(root, current):
                 _remove(folder)  # a re-key killed before its switch, or older layouts
             (root / SHARDS_DIR).mkdir(mode=0o700, exist_ok=True)  # real paths below

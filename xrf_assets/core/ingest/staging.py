@@ -113,6 +113,10 @@ class StagedScan:
             {t: pl.concat([p.rows[t] for p in parts]) for t in ROW_TABLES},
         )
 
+    def collect(self) -> Staging:
+        """The whole state in memory (re-keying shards, tests); publish and compaction scan."""
+        return Staging(self.files, {t: lf.collect() for t, lf in self.rows.items()})
+
 
 def _empty_scans() -> dict[str, pl.LazyFrame]:
     return {t: df.lazy() for t, df in empty_rows().items()}
@@ -313,6 +317,4 @@ class StagingArea:
         return StagedScan(files, rows)
 
     def load(self) -> Staging:
-        """The whole state in memory (re-keying shards, tests); publish and compaction scan."""
-        state = self.scan()
-        return Staging(state.files, {t: lf.collect() for t, lf in state.rows.items()})
+        return self.scan().collect()
