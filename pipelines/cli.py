@@ -42,8 +42,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from xrf_assets.core.ingest.pool import start_reader_server
 
-    # the imports of the readers and of the month audit workers (the run storage theirs) overlap
-    # the ones below
+    # the fork server imports what the readers and the month audit workers need (Dagster's run
+    # storage among it) on another core while this process imports the rest
     start_reader_server(also=["pipelines.headless", "dagster._core.storage.sqlite_storage"])
     from pipelines.headless import run_all
     from xrf_assets.resources import XrfSettings

@@ -26,7 +26,7 @@ from dagster import AssetKey, DagsterInstance
 from pipelines.audit_workers import audit_in_workers
 from pipelines.definitions import defs
 from pipelines.jobs import ingest_job, monthly_audit_job
-from xrf_assets.assets import audit, report, skin
+from xrf_assets.assets import report
 from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
 from xrf_assets.core.audit.study_dose import study_months
 from xrf_assets.core.report.pdf import warm_up
@@ -123,11 +123,13 @@ def run_month(
     ).success
 
 
-# Side by side, the tables of every month come first: a report's trend reads earlier months'.
-AUDIT_PHASES = (
-    [key for a in [*audit.assets, *skin.assets] for key in a.keys],
-    [key for a in report.assets for key in a.keys],
-)
+def audit_phases() -> tuple[list[AssetKey], list[AssetKey]]:
+    """The monthly audit's assets side by side: every month's tables first, then the reports
+    (a report's trend reads earlier months' tables). From the job's own selection, so an asset
+    added to the audit is never left out of both."""
+    reports = {key for a in report.assets for key in a.keys}
+    every = monthly_audit_job.selection.resolve(defs.resolve_asset_graph())
+    return sorted(every - reports), sorted(every & reports)
 
 
 def _audit(
@@ -141,7 +143,7 @@ def _audit(
     if workers < 2:
         warm_up()  # the PDF printer starts on the other core while the first month's tables run
         return [month for month in months if not run_month(instance, config, month)]
-    return audit_in_workers(instance, config, months, AUDIT_PHASES, workers)
+    return audit_in_workers(instance, config, months, audit_phases(), workers)
 
 
 def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
