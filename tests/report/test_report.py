@@ -205,6 +205,27 @@ def test_the_monthly_audit_job_writes_the_report() -> None:
     }
 
 
+def test_the_report_depends_on_its_trend_months_tables() -> None:
+    """Declared to Dagster, so a backfill orders each report after its trend's months."""
+    graph = defs.resolve_asset_graph()
+    child, trend, study = (
+        AssetKey("audit_report"),
+        AssetKey("dose_by_room_month"),
+        AssetKey("study_dose"),
+    )
+    first = graph.get(child).partitions_def.get_first_partition_key()
+
+    def parents(month: str, parent: AssetKey) -> list[str]:
+        found = graph.get_parent_partition_keys_for_child(month, parent, child)
+        return sorted(found.partitions_subset.get_partition_keys())
+
+    assert parents("2026-10", trend) == [f"2025-{m}" for m in ("11", "12")] + [
+        f"2026-{m:02d}" for m in range(1, 11)
+    ]
+    assert parents("2026-10", study) == ["2026-10"]
+    assert parents(first, trend) == [first]  # no partitions before the first: none asked for
+
+
 def test_asset_metadata_links_the_report(reported: Reported) -> None:
     meta = reported.result.asset_materializations_for_node("audit_report")[0].metadata
     html = reported.folder / "audit.html"

@@ -2,16 +2,26 @@
 
 Part of the audit group, so the ``monthly_audit`` job (and ``xrf-dose run``) writes it after the
 month's tables. Its 12-month trend also reads the earlier months' dose_by_room_month partitions
-present: a month audited later does not redo an earlier report. A PDF that cannot be printed (no
-Chromium) is a warning and metadata, never a failed run: the HTML is the report.
+present: a month audited later does not redo an earlier report. That dependency is declared (a
+time-window mapping), so a backfill from the UI runs a month's report only after the trend
+months' tables that the same backfill targets. A PDF that cannot be printed (no Chromium) is a
+warning and metadata, never a failed run: the HTML is the report.
 """
 
 from typing import Any
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+)
 
 from xrf_assets.assets.partitions import monthly_partitions
 from xrf_assets.core.ingest.privacy import PrivacyError
+from xrf_assets.core.report.content import TREND_MONTHS
 from xrf_assets.core.report.settings import ReportSettings
 from xrf_assets.core.report.write import ReportFiles, write_report
 from xrf_assets.resources import XrfSettings
@@ -29,6 +39,9 @@ READS = [
     "unlinked_images",
     "dicom_files",
 ]
+# the month's dose_by_room_month and the 11 before it (clipped at the first partition)
+TREND = TimeWindowPartitionMapping(start_offset=-(TREND_MONTHS - 1))
+DEPS = [AssetDep(k, partition_mapping=TREND) if k == "dose_by_room_month" else k for k in READS]
 
 
 def report_settings(settings: XrfSettings) -> ReportSettings:
@@ -74,7 +87,7 @@ def report_metadata(files: ReportFiles) -> dict[str, Any]:
 @asset(
     group_name="audit",
     partitions_def=monthly_partitions,
-    deps=READS,
+    deps=DEPS,
     kinds={"html", "pdf"},
     description="The month's audit report to file and sign (HTML with inline charts, and its "
     "PDF): studies, dose distributions, local DRL candidates, 12-month trend, alerts, skin "
