@@ -413,3 +413,32 @@ def test_damaged_bytes_are_malformed_not_unreadable(tmp_path: Path) -> None:
     assert out.reason is not None
     assert out.reason.startswith("not a readable DICOM file: OSError: No tag to read at file")
     assert read(tmp_path, "missing.dcm").reason == "cannot read file: No such file or directory"
+
+
+def test_a_damaged_root_concept_name_is_the_files_fault(tmp_path: Path) -> None:
+    """The root's Concept Name Code Sequence (0040,A043) with its item tag zeroed: the report
+    cannot be identified, a reason that says so, not an "unexpected ... please report it"."""
+    data = bytearray(REPORT.read_bytes())
+    at = data.find(b"\x40\x00\x43\xa0")  # the first (0040,A043): the root's, explicit VR
+    data[at + 12] = 0  # (FFFE,E000) of its item -> (FF00,E000)
+    (tmp_path / "root.dcm").write_bytes(data)
+    out = read(tmp_path, "root.dcm")
+    assert (out.kind, out.status) == ("dose_report", "rejected")
+    assert out.reason == (
+        "root Concept Name Code Sequence (0040,A043) cannot be read (tag (FF00,E000) where an "
+        "item is expected): the report cannot be identified"
+    )
+
+
+def test_an_unknown_vr_is_damage_not_a_bug(tmp_path: Path) -> None:
+    """Modality (0008,0060) with its VR bytes "CS" changed to "C\\0": pydicom's
+    NotImplementedError when the value is read names the damage (found by fuzzing the corpus)."""
+    data = bytearray(REPORT.read_bytes())
+    at = data.find(b"\x08\x00\x60\x00CS")
+    data[at + 5] = 0
+    (tmp_path / "vr.dcm").write_bytes(data)
+    out = read(tmp_path, "vr.dcm")
+    assert out.status == "rejected"
+    assert out.reason == (
+        "not a readable DICOM file: Unknown Value Representation '0x43 0x00' in tag (0008,0060)"
+    )

@@ -92,7 +92,15 @@ class ReportExtract:
 
 
 def _root_key(ds: Dataset) -> CodeKey | None:
-    concept = concept_of(ds)
+    """Raises ExtractionError where the root's Concept Name cannot be read: what the object is
+    is then unknown, which is the file's fault, not a bug to report."""
+    try:
+        concept = concept_of(ds)
+    except sr_items.MalformedSequence as exc:
+        raise ExtractionError(
+            f"root Concept Name Code Sequence (0040,A043) cannot be read ({exc}): "
+            "the report cannot be identified"
+        ) from None
     return key_of(concept) if concept is not None else None
 
 

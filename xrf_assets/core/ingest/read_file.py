@@ -196,8 +196,15 @@ def _unexpected(exc: Exception) -> str:
     )
 
 
-# exception type -> reason for failures that are the file's fault, not a bug
-_FAILURES: dict[type[BaseException], Callable[[BaseException], str]] = {
+def _unknown_vr(exc: BaseException) -> str | None:
+    """pydicom's NotImplementedError for a VR it does not know ("Unknown Value Representation
+    '0x43 0x00' in tag (0008,0060)": bytes and a tag, no value) is damage; any other is a bug."""
+    text = str(exc)
+    return f"not a readable DICOM file: {text}" if text.startswith("Unknown Value Repr") else None
+
+
+# exception type -> reason for failures that are the file's fault (None: not the file's, a bug)
+_FAILURES: dict[type[BaseException], Callable[[BaseException], str | None]] = {
     ExtractionError: str,
     RecursionError: lambda e: "sequences nested too deeply to read",
     MemoryError: lambda e: "header too large to read in memory",
@@ -206,6 +213,7 @@ _FAILURES: dict[type[BaseException], Callable[[BaseException], str]] = {
         if getattr(e, "errno", None) is not None  # the system's: permission, I/O
         else f"not a readable DICOM file: {type(e).__name__}: {e}"  # pydicom's, on damaged bytes
     ),
+    NotImplementedError: _unknown_vr,
 }
 
 
@@ -256,7 +264,7 @@ def read_one(ctx: ReaderContext, path: str, head: bytes | None = None) -> FileOu
         except Exception as exc:
             failure = next((f for t, f in _FAILURES.items() if isinstance(exc, t)), None)
             out.status, out.rows = "rejected", {}
-            out.reason = failure(exc) if failure else _unexpected(exc)
+            out.reason = (failure(exc) if failure else None) or _unexpected(exc)
             if not out.header:
                 with contextlib.suppress(Exception):  # a second look, never a new failure
                     _identify_from_meta(out, ctx.root / path)
