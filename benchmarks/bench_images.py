@@ -14,6 +14,13 @@ less disturbed than the wall clock on a shared machine, it gives what an idle ma
 reach), and the peak RSS of the parent and of the largest worker. Every file is read once before
 timing so that all passes see the same warm page cache. Run: ``.venv/bin/python
 benchmarks/bench_images.py [--images 2000] [--batch 100] [--repeat 3]``.
+
+``--headers N`` instead measures the read path of one worker (``read_many``, pseudonymized:
+header, row, privacy) over N images of ``benchmarks/xa_corpus.py`` (real-size 5-7 KB headers),
+in ms of CPU per image, each pass the best of ``--repeat``, back to back in one process: bare
+``dcmread(stop_before_pixels=True)``; the general path (``read_header`` and ``extract_image``,
+what every image took before the direct read); the direct read
+(:mod:`xrf_assets.core.dicom.direct`, with the general path for what it declines).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import argparse
 import gc
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +42,9 @@ import pydicom
 from xrf_assets.core.dicom.fast_header import read_fast
 from xrf_assets.core.dicom.read import DEFER_SIZE, read_header
 from xrf_assets.core.extract.images import extract_image
+from xrf_assets.core.ingest import read_file
+from xrf_assets.core.ingest.privacy import PrivacySettings
+from xrf_assets.core.ingest.read_file import ReaderContext, read_many
 from xrf_assets.synth import SynthConfig, generate
 
 
@@ -170,12 +181,58 @@ def report(label: str, passes: list[Pass]) -> Pass:
     return best
 
 
+def headers(n: int, repeat: int) -> None:
+    """CPU per image of the read path: bare loop, general path, direct read (one process)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import xa_corpus
+
+    with tempfile.TemporaryDirectory(prefix="bench_headers_", dir="/tmp") as tmp:
+        corpus = xa_corpus.build(Path(tmp), n)
+        paths = [
+            p
+            for p in corpus.paths
+            if pydicom.dcmread(corpus.root / p, specific_tags=["Modality"]).Modality != "SR"
+        ]
+        xa_corpus.warm(corpus)
+        ctx = ReaderContext(corpus.root, PrivacySettings("pseudonymize", xa_corpus.KEY.encode()))
+        direct = sum(read_file._read_direct(ctx, p, None) is not None for p in paths)
+        print(
+            f"{len(paths)} xa_corpus images, mean header {corpus.header_bytes_mean / 1e3:.1f} KB;"
+            f" read directly: {direct}; load average {os.getloadavg()[0]:.1f}"
+        )
+        passes: dict[str, list[float]] = {"bare": [], "general": [], "direct": []}
+        for _ in range(repeat):
+            for label, run in (
+                ("bare", lambda: bare(corpus.root, paths)),
+                ("general", lambda: [read_file._read_general(ctx, p, None) for p in paths]),
+                ("direct", lambda: read_many(ctx, paths)),
+            ):
+                cpu0 = time.process_time()
+                run()
+                passes[label].append((time.process_time() - cpu0) / len(paths))
+        best = {label: min(v) for label, v in passes.items()}
+        for label, text in (
+            ("bare", "bare dcmread(stop_before_pixels)"),
+            ("general", "general path (read_header + extract_image)"),
+            ("direct", "direct read (read_many)"),
+        ):
+            print(
+                f"  {text:<44} {best[label] * 1e3:6.3f} ms CPU/image  "
+                f"{best[label] / best['bare']:5.2f}x bare"
+            )
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--headers", type=int, default=0, help="xa_corpus images: read path")
     args = parser.parse_args()
+    if args.headers:
+        headers(args.headers, args.repeat)
+        return
     workers = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench_images_", dir="/tmp") as tmp:
         with ProcessPoolExecutor(1) as generator:  # keeps the corpus and truth out of this heap

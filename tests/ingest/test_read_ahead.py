@@ -82,5 +82,5 @@ def test_an_image_header_costs_one_read(
         ctx = ReaderContext(root / "dicom", PRIVACY, read_ahead=read_ahead, slow_read_s=0.0)
         out = read_many(ctx, images)
         assert [o.status for o in out] == ["ok"] * len(images)
-        assert calls == [elements._CHUNK] * len(images)
-        assert elements._CHUNK == 64 * 1024
+        assert calls == [elements.CHUNK] * len(images)
+        assert elements.CHUNK == 64 * 1024

@@ -46,7 +46,7 @@ BEFORE_PIXELS = 0x7FE00007  # tags past it may be PIXEL_TAGS
 META_END = 0x0002FFFF  # the last tag of the File Meta Information group
 VRS: dict[bytes, str] = {str(v).encode(): str(v) for v in VR if len(str(v)) == 2}
 LONG_VRS = frozenset(str(v) for v in EXPLICIT_VR_LENGTH_32)
-_CHUNK = 64 * 1024  # the header of a typical image or dose report fits in one read
+CHUNK = 64 * 1024  # the header of a typical image or dose report fits in one read
 _HEAD = struct.Struct("<HH2sH")  # explicit VR element header (short form)
 _TAG_LENGTH = struct.Struct("<HHL")  # implicit VR element header, and item / delimiter tags
 _LONG = struct.Struct("<L")
@@ -55,7 +55,7 @@ Element = tuple[str | None, int, int, int]
 
 
 def read_head(path: str | os.PathLike[str]) -> bytes | None:
-    """The first bytes of a file, one read of ``_CHUNK`` (64 KB: the whole header of nearly every
+    """The first bytes of a file, one read of ``CHUNK`` (64 KB: the whole header of nearly every
     image and report), or None where it cannot be read (the reader then gives the reason). Run
     in threads ahead of the parse, so that on slow storage the waits overlap the parsing."""
     try:
@@ -63,7 +63,7 @@ def read_head(path: str | os.PathLike[str]) -> bytes | None:
     except OSError:
         return None
     try:
-        return os.pread(fd, _CHUNK, 0)
+        return os.pread(fd, CHUNK, 0)
     except OSError:
         return None
     finally:
@@ -116,7 +116,7 @@ class Source:
     def of_file(cls, fp: BinaryIO, head: bytes | None = None) -> Source:
         """``head``: the file's first bytes, read ahead (:func:`read_head`); else read here."""
         fd = fp.fileno()
-        return cls(os.pread(fd, _CHUNK, 0) if head is None else head, fd, os.fstat(fd).st_size)
+        return cls(os.pread(fd, CHUNK, 0) if head is None else head, fd, os.fstat(fd).st_size)
 
     def at(self, pos: int, n: int) -> int:
         """Offset in ``data`` of the ``n`` bytes at ``pos``, reading them if needed."""
@@ -126,7 +126,7 @@ class Source:
         if off < 0 or off + n > len(self.data):
             if self.fd is None:
                 raise Malformed("position before the value")
-            self.base, self.data, off = pos, os.pread(self.fd, max(n, _CHUNK), pos), 0
+            self.base, self.data, off = pos, os.pread(self.fd, max(n, CHUNK), pos), 0
             if len(self.data) < n:
                 raise Malformed("the file shrank while read")
         return off

@@ -49,7 +49,7 @@ from xrf_assets.core.dicom.sop_classes import IMAGE_SOP_CLASSES
 CONTENT_SEQUENCE = 0x0040A730
 
 # Transfer Syntax UID (as stored, unpadded) -> implicit VR; all little endian, none deflated.
-_SYNTAXES: dict[bytes, bool] = {
+SYNTAXES: dict[bytes, bool] = {
     UID(uid).encode(): UID(uid).is_implicit_VR
     for uid in AllTransferSyntaxes
     if UID(uid).is_little_endian and not UID(uid).is_deflated and "Deflate" not in UID(uid).name
@@ -75,7 +75,7 @@ def _read(src: Source, fp: BinaryIO, defer_size: int) -> FileDataset | None:
         return None
     anomalies: list[Anomaly] = []
     meta, start = _elements(src, 132, False, defer_size, True, anomalies)
-    implicit = _SYNTAXES.get(_text(meta.get(BaseTag(TRANSFER_SYNTAX_UID))))
+    implicit = SYNTAXES.get(_text(meta.get(BaseTag(TRANSFER_SYNTAX_UID))))
     if implicit is None or start >= src.size:
         return None
     if implicit and looks_explicit(src.bytes(start, 6)):
@@ -122,7 +122,7 @@ def _elements(
     walked = read_dataset(src, pos, src.size, implicit, anomalies, last_tag, stops)
     pos = src.pos
     if pos < src.size and not meta:  # stopped at Pixel Data
-        _check_pixel_data(src, pos, implicit)
+        check_pixel_data(src, pos, implicit)
     data, base = src.data, src.base
     room = len(data)
     for tag, (vr, length, value_at, end) in walked.items():
@@ -150,7 +150,7 @@ def _elements(
     return found, pos
 
 
-def _check_pixel_data(src: Source, pos: int, implicit: bool) -> None:
+def check_pixel_data(src: Source, pos: int, implicit: bool) -> None:
     """Pixel Data is not read, but checked as read_header's _truncation does: a cut one is
     pydicom's path to name."""
     _, vr, length, value_at = src.header(pos, implicit)

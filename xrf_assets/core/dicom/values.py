@@ -14,7 +14,7 @@ import operator
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
@@ -135,6 +135,16 @@ class Header:
         )
         charset = ds.original_character_set or default_encoding
         self._encodings = [charset] if isinstance(charset, str) else list(charset)
+
+    @classmethod
+    def of_elements(
+        cls, elements: Mapping[int, Element], encodings: list[str], problems: list[str]
+    ) -> Header:
+        """Over raw elements read straight from the bytes (:mod:`~xrf_assets.core.dicom.direct`),
+        which holds no deferred value: no Dataset to read one back from."""
+        h = cls.__new__(cls)
+        h.ds, h.problems, h._elems, h._encodings = None, problems, dict(elements), encodings  # type: ignore[assignment]
+        return h
 
     def has(self, tag: int) -> bool:
         return tag in self._elems
@@ -367,6 +377,7 @@ def _dictionary_vr(tag: int) -> str | None:
 
 
 PATIENT_BIRTH_DATE, PATIENT_SEX, PATIENT_AGE = 0x00100030, 0x00100040, 0x00101010
+PATIENT_TAGS = (PATIENT_BIRTH_DATE, PATIENT_SEX, PATIENT_AGE)  # what patient_columns reads
 _SEXES = frozenset({"M", "F", "O"})
 
 

@@ -30,6 +30,7 @@ from xrf_assets.core.dicom.sop_classes import (
     IMAGE_SOP_CLASSES,
 )
 from xrf_assets.core.dicom.values import (
+    PATIENT_TAGS,
     Header,
     parse_da,
     parse_dt,
@@ -116,6 +117,30 @@ FOCAL_SPOTS = 0x00181190
 NUMBER_OF_FRAMES = 0x00280008
 FRAME_TIME_VECTOR = 0x00181065
 
+# Every top-level attribute the row of a plain (not Enhanced) image reads.
+TOP_LEVEL_TAGS: frozenset[int] = frozenset(
+    {
+        *_TEXT.values(),
+        *_NUMBER.values(),
+        *(tag for _, sources in _FIRST_OF.values() for tag, _ in sources),
+        *(
+            t
+            for _, tags in _DATETIME_SOURCES
+            for t in (tags if isinstance(tags, tuple) else (tags,))
+        ),
+        TIMEZONE_OFFSET_FROM_UTC,
+        SOP_INSTANCE_UID,
+        IRRADIATION_EVENT_UID,
+        STUDY_DATE,
+        SERIES_NUMBER,
+        INSTANCE_NUMBER,
+        FOCAL_SPOTS,
+        NUMBER_OF_FRAMES,
+        FRAME_TIME_VECTOR,
+        *PATIENT_TAGS,
+    }
+)
+
 
 def extract_image(
     ds: Dataset, source_path: str, problems: list[str] | None = None
@@ -128,7 +153,13 @@ def extract_image(
     (0008,0016) is not an image class handled here or the SOP Instance UID (0008,0018) is missing.
     """
     h = Header(ds, problems if problems is not None else [])
-    sop_class = sop_class_uid(ds) or None
+    return image_row(h, sop_class_uid(ds) or None, source_path)
+
+
+def image_row(h: Header, sop_class: str | None, source_path: str) -> dict[str, Any]:
+    """:func:`extract_image` of a header's values; the one row builder for both ways a header
+    is read (a Dataset, or :mod:`~xrf_assets.core.dicom.direct` for plain images, whose
+    :class:`Header` holds just :data:`TOP_LEVEL_TAGS`)."""
     if sop_class not in IMAGE_SOP_CLASSES:
         raise ExtractionError(f"SOP Class UID (0008,0016) {sop_class!r} is not an XA/XRF image")
     sop_instance = h.text(SOP_INSTANCE_UID)
@@ -217,7 +248,7 @@ def _event_uids(h: Header, groups: list[Dataset]) -> list[str]:
     """Irradiation Event UID(s) (0008,3010) at the top level, else from the Irradiation Event
     Identification (0018,9477) macro of the shared group and of every frame, in first-seen order.
     """
-    if IRRADIATION_EVENT_UID in h.ds:
+    if not groups or IRRADIATION_EVENT_UID in h.ds:
         return h.uids(IRRADIATION_EVENT_UID)
     found: dict[str, None] = {}
     for group in groups:
