@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from xrf_assets.core.ingest.publish import publish
+from xrf_assets.core.ingest.publish import code_digest, publish, source_closure
 from xrf_assets.core.ingest.staging import Staging, empty_rows, files_schema, staged_frame
 
 XA = "1.2.840.10008.5.1.4.1.1.12.1"
@@ -106,3 +108,38 @@ def test_a_gone_file_keeps_its_rows_and_says_so() -> None:
         ),
     }
     assert tables["images"]["source_path"].to_list() == ["gone.dcm"]
+
+
+_PROJECT = Path(__file__).resolve().parents[2]
+_RUN = "xrf_assets.core.ingest.run"
+
+
+def test_the_publish_record_covers_extraction_staging_and_publish_code() -> None:
+    covered = source_closure(_RUN)
+    for module in (
+        "xrf_assets.core.extract.images",
+        "xrf_assets.core.extract.irradiation_events",
+        "xrf_assets.core.dicom.read",
+        "xrf_assets.core.sr.tree",
+        "xrf_assets.core.ingest.read_file",
+        "xrf_assets.core.ingest.staging",
+        "xrf_assets.core.ingest.publish",
+        "xrf_assets.core.ingest.resent_reports",
+        "xrf_assets.core.store",
+        "schemas",
+    ):
+        assert covered[module].is_file(), module
+    assert not [m for m in covered if m.startswith(("xrf_assets.core.audit", "xrf_assets.assets"))]
+
+
+def test_a_changed_extraction_module_changes_the_code_digest(tmp_path: Path) -> None:
+    for package in ("xrf_assets", "schemas"):
+        shutil.copytree(_PROJECT / package, tmp_path / package)
+    before = code_digest(_RUN, tmp_path)
+    assert before == code_digest(_RUN, _PROJECT)
+    audit = tmp_path / "xrf_assets/core/audit/drl.py"
+    audit.write_text(audit.read_text() + "\n# not read by the ingest\n")
+    assert code_digest(_RUN, tmp_path) == before
+    extract = tmp_path / "xrf_assets/core/extract/images.py"
+    extract.write_text(extract.read_text() + "\n# an extraction change\n")
+    assert code_digest(_RUN, tmp_path) != before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,8 +14,15 @@ from polars.testing import assert_frame_equal
 
 from xrf_assets.assets.metadata import link_figures
 from xrf_assets.core.errors import ExtractionError
-from xrf_assets.core.linking.links import LinkResult, LinkSettings, clock, link_images
-from xrf_assets.core.store import frame_from_rows
+from xrf_assets.core.linking.links import (
+    LinkResult,
+    LinkSettings,
+    clock,
+    link_images,
+    link_inputs,
+)
+from xrf_assets.core.store import TableStore, frame_from_rows
+from xrf_assets.synth import GroundTruth
 
 T0 = datetime(2026, 9, 14, 10, 0, 0)
 
@@ -565,3 +573,25 @@ def test_real_reports_every_reference_links_by_report_reference() -> None:
         assert_frame_equal(result.links.select(expected.columns), expected)
         assert result.unlinked.is_empty(), name
         assert result.links.get_column("time_offset_s").is_not_null().all(), name
+
+
+def test_links_from_the_columns_the_linker_reads_equal_links_from_whole_tables(
+    synth_truth: GroundTruth, tmp_path: Path
+) -> None:
+    store = TableStore(tmp_path)
+    tables = {
+        "images": synth_truth.images,
+        "irradiation_events": synth_truth.irradiation_events,
+        "event_image_refs": synth_truth.event_image_refs,
+    }
+    for table, df in tables.items():
+        store.write(table, df)
+    narrow = link_inputs(store)
+    assert narrow[0].width < synth_truth.images.width / 3  # most columns never loaded
+    whole = link_images(*tables.values())
+    projected = link_images(*narrow)
+    assert whole.links.height > 0 and whole.counts["images_linked"] > 0
+    assert_frame_equal(projected.links, whole.links)
+    assert_frame_equal(projected.unlinked, whole.unlinked)
+    assert_frame_equal(projected.clock_offsets, whole.clock_offsets)
+    assert projected.counts == whole.counts

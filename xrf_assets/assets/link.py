@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, multi_asset
 
 from xrf_assets.assets.metadata import link_figures, table_metadata
 from xrf_assets.assets.tables import table_spec
-from xrf_assets.core.linking.links import link_images
+from xrf_assets.core.linking.links import link_images, link_inputs
 from xrf_assets.resources import XrfSettings
 
 _INPUTS = ["images", "irradiation_events", "event_image_refs"]
@@ -20,12 +20,7 @@ def image_event_linking(
     context: AssetExecutionContext, settings: XrfSettings
 ) -> Iterator[MaterializeResult]:
     store = settings.store()
-    result = link_images(
-        store.read("images"),
-        store.read("irradiation_events"),
-        store.read("event_image_refs"),
-        settings.link_settings(),
-    )
+    result = link_images(*link_inputs(store), settings.link_settings())
     figures = link_figures(result)
     counts = [f"{k.replace('_', ' ')} {v}" for k, v in figures.items() if isinstance(v, int)]
     context.log.info("linking: %s", ", ".join(counts))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,14 +217,23 @@ class TableStore:
         return WriteInfo(table, target, df.height)
 
     def read(
-        self, table: str, month: str | None = None, where: pl.Expr | None = None
+        self,
+        table: str,
+        month: str | None = None,
+        where: pl.Expr | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """The table (or one month) in contract shape; empty with its schema if never written.
 
         ``where`` (on the file's columns, not ``month``) keeps only matching rows while scanning,
-        so a lookup of one study or patient does not load a whole archive's table.
+        so a lookup of one study or patient does not load a whole archive's table. ``columns``:
+        only those, in that order (the others are never decoded).
         """
         c = contract(table)
+        if columns is not None:
+            lf = self.scan(table) if month is None else self.scan(table).filter(month=month)
+            lf = lf if where is None else lf.filter(where)
+            return lf.select(columns).collect()
         if c.partitioned_by_month:
             months = [month] if month is not None else self.months(table)
             frames = [f for m in months if (f := self._read_month(c, m, where)) is not None]
@@ -233,6 +242,25 @@ class TableStore:
         if not target.exists():
             return c.empty()
         return _read_parquet(target, where).select(c.column_names).cast(c.schema)
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """The whole table, lazily, in contract shape (a monthly one with its ``month`` column):
+        what a reader selects and filters reaches the Parquet reader, which decodes only those
+        columns and skips row groups whose statistics exclude the filter."""
+        c = contract(table)
+        if c.partitioned_by_month:
+            months = self.months(table)
+            if not months:
+                return c.empty().lazy()
+            frames = [
+                pl.scan_parquet(self.path(table, m)).with_columns(pl.lit(m).alias("month"))
+                for m in months
+            ]
+            return pl.concat(frames).select(c.column_names).cast(c.schema)
+        target = self.path(table)
+        if not target.exists():
+            return c.empty().lazy()
+        return pl.scan_parquet(target).select(c.column_names).cast(c.schema)
 
     def _read_month(
         self, c: Contract, month: str, where: pl.Expr | None = None

@@ -13,7 +13,10 @@ the work into batches and runs gives the same tables as one full run."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import polars as pl
 
@@ -324,3 +327,67 @@ def publish(
     """Every ingest table at once (tests, small stagings); the ingest writes :func:`publish_each`
     table by table."""
     return dict(publish_each(staging, rooms, privacy))
+
+
+PROJECT_PACKAGES = ("xrf_assets", "schemas")
+_PROJECT_ROOT = Path(__file__).resolve().parents[3]  # holds xrf_assets/ and schemas/
+
+
+def _source(name: str, root: Path) -> tuple[Path, bool] | None:
+    """The source file of module ``name`` under ``root`` and whether it is a package."""
+    base = root.joinpath(*name.split("."))
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py", True
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py"), False
+    return None  # `from package import name` where name is not a module
+
+
+def _imported(path: Path, package: str) -> set[str]:
+    """Modules that the source at ``path`` imports (absolute or relative), with their parents."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    parents = {n.rsplit(".", i)[0] for n in names for i in range(1, n.count(".") + 1)}
+    return names | parents
+
+
+def source_closure(
+    module: str, root: Path = _PROJECT_ROOT, packages: Iterable[str] = PROJECT_PACKAGES
+) -> dict[str, Path]:
+    """``module`` and every module of ``packages`` it imports, directly or not: name -> source.
+
+    Read from the sources under ``root`` (nothing is imported), so a module that only a function
+    imports counts too."""
+    packages = tuple(packages)
+    found: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in found or name.split(".")[0] not in packages:
+            continue
+        source = _source(name, root)
+        if source is None:
+            continue
+        path, is_package = source
+        found[name] = path
+        todo.extend(_imported(path, name if is_package else name.rpartition(".")[0]))
+    return found
+
+
+def code_digest(module: str, root: Path = _PROJECT_ROOT) -> str:
+    """SHA-256 of the sources of :func:`source_closure`: the published tables depend on every one
+    of them (extraction and staging decide the staged rows, publish the rest), so a change to any
+    of them publishes again."""
+    digest = hashlib.sha256()
+    for name, path in sorted(source_closure(module, root).items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

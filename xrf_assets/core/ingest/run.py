@@ -18,7 +18,6 @@ place the shard steps on other machines that see the same input and output folde
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -32,14 +31,10 @@ from typing import Any
 import polars as pl
 
 from schemas import contract
-from xrf_assets.core.ingest import privacy as privacy_code
-from xrf_assets.core.ingest import publish as publish_code
-from xrf_assets.core.ingest import resent_reports as resent_code
-from xrf_assets.core.ingest import rooms as rooms_code
 from xrf_assets.core.ingest.discovery import Discovery, FoundFile, discover
 from xrf_assets.core.ingest.pool import read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
-from xrf_assets.core.ingest.publish import publish_each
+from xrf_assets.core.ingest.publish import code_digest, publish_each
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.shards import ShardLayout, check_layout, prepare_layout
@@ -326,16 +321,14 @@ _PUBLISHED = "_published.json"  # in the output root: what the tables were last 
 
 def _publish_inputs(settings: IngestSettings, areas: list[StagingArea]) -> dict[str, Any]:
     """Everything the published tables are a function of: the staging of every shard, the
-    privacy settings, the rooms rules, the table contracts and the code that publishes."""
-    code = hashlib.sha256()
-    for module in (publish_code, resent_code, rooms_code, privacy_code):
-        code.update(Path(str(module.__file__)).read_bytes())
+    privacy settings, the rooms rules, the table contracts and the code that reads, stages and
+    publishes (this module's whole import closure)."""
     return {
         "staging": [a.version for a in areas],
         "privacy": settings.privacy.fingerprint,
         "rooms": settings.rooms.fingerprint,
         "contracts": {t: str(contract(t).schema) for t in TABLES},
-        "code": code.hexdigest(),
+        "code": code_digest(__name__),
     }
 
 

@@ -35,23 +35,29 @@ def _step_s(column: str) -> pl.Expr:
     return pl.when(pl.col(column).dt.microsecond() == 0).then(1.0).otherwise(0.0)
 
 
+def _image_selection() -> list[pl.Expr]:
+    return [
+        *map(pl.col, ("sop_instance_uid", "study_instance_uid", "series_instance_uid", "room_id")),
+        _epoch_s("acquisition_datetime").alias("img_t_s"),
+        _step_s("acquisition_datetime").alias("img_step_s"),
+        pl.col("utc_offset_s").alias("img_utc_off"),
+        pl.col("acquisition_datetime").dt.date().alias("day"),
+        *(pl.col(a).alias(f"img_{a}") for a in ANGLES),
+        pl.col("dap_gy_m2").alias("img_dap"),
+        pl.col("kvp_kv").alias("img_kvp"),
+        pl.col("number_of_frames").alias("img_frames"),
+        pl.col("acquisition_duration_s").alias("img_run_s"),
+    ]
+
+
 def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
     """The `images` columns the linker needs; ``img_t_s``: local time in s; ``day``: its date."""
-    return images.select(
-        "sop_instance_uid",
-        "study_instance_uid",
-        "series_instance_uid",
-        "room_id",
-        img_t_s=_epoch_s("acquisition_datetime"),
-        img_step_s=_step_s("acquisition_datetime"),
-        img_utc_off=pl.col("utc_offset_s"),
-        day=pl.col("acquisition_datetime").dt.date(),
-        **{f"img_{a}": pl.col(a) for a in ANGLES},
-        img_dap=pl.col("dap_gy_m2"),
-        img_kvp=pl.col("kvp_kv"),
-        img_frames=pl.col("number_of_frames"),
-        img_run_s=pl.col("acquisition_duration_s"),
-    )
+    return images.select(_image_selection())
+
+
+def read_columns(selection: list[pl.Expr]) -> set[str]:
+    """The input columns a selection reads: what a reader of the tables needs to load."""
+    return {name for expr in selection for name in expr.meta.root_names()}
 
 
 def duration_trusted() -> pl.Expr:
@@ -79,6 +85,25 @@ def window_duration_s() -> pl.Expr:
     )
 
 
+def _event_selection() -> list[pl.Expr]:
+    return [
+        pl.col("irradiation_event_uid"),
+        pl.col("study_instance_uid").alias("ev_study"),
+        pl.col("room_id").alias("ev_room"),
+        pl.col("acquisition_plane").alias("plane"),
+        pl.col("event_type"),
+        _epoch_s("datetime_started").alias("ev_t_s"),
+        _step_s("datetime_started").alias("ev_step_s"),
+        pl.col("utc_offset_s").alias("ev_utc_off"),
+        window_duration_s().alias("dur_s"),
+        *(pl.col(a).alias(f"ev_{a}") for a in ANGLES),
+        pl.col("dap_gy_m2").alias("ev_dap"),
+        pl.col("kvp_kv").alias("ev_kvp"),
+        pl.col("number_of_pulses").alias("ev_pulses"),
+        pl.when(duration_trusted()).then(pl.col("irradiation_duration_s")).alias("ev_run_s"),
+    ]
+
+
 def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
     """The `irradiation_events` columns the linker needs, renamed apart from the image side.
 
@@ -86,22 +111,15 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
     compared with, is the duration only where trusted (pulses / rate would repeat the frames
     vs pulses fingerprint).
     """
-    return events.select(
-        "irradiation_event_uid",
-        ev_study=pl.col("study_instance_uid"),
-        ev_room=pl.col("room_id"),
-        plane=pl.col("acquisition_plane"),
-        event_type=pl.col("event_type"),
-        ev_t_s=_epoch_s("datetime_started"),
-        ev_step_s=_step_s("datetime_started"),
-        ev_utc_off=pl.col("utc_offset_s"),
-        dur_s=window_duration_s(),
-        **{f"ev_{a}": pl.col(a) for a in ANGLES},
-        ev_dap=pl.col("dap_gy_m2"),
-        ev_kvp=pl.col("kvp_kv"),
-        ev_pulses=pl.col("number_of_pulses"),
-        ev_run_s=pl.when(duration_trusted()).then(pl.col("irradiation_duration_s")),
-    )
+    return events.select(_event_selection())
+
+
+# per input table, the columns the linker reads (prepared above, plus the UID link columns)
+LINK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "images": tuple(sorted(read_columns(_image_selection()) | {"irradiation_event_uids"})),
+    "irradiation_events": tuple(sorted(read_columns(_event_selection()))),
+    "event_image_refs": ("irradiation_event_uid", "referenced_sop_instance_uid"),
+}
 
 
 def with_pair_times(pairs: pl.DataFrame) -> pl.DataFrame:
