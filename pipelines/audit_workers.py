@@ -7,6 +7,10 @@ the reports only once all tables are published (run in that order, they match a 
 that runs Dagster's or polars' threads, and take the caller's environment and working folder, as
 the settings resolve ``XRF_*`` and relative paths at run time. Each opens the caller's Dagster
 instance from its ref, so the runs land in the run history the UI shows.
+
+The workers start before the ingest (:class:`AuditWorkers`): a worker's start (the PDF printer,
+the instance, the audit job's definition: seconds of CPU) then fills the core that the ingest
+leaves idle while it plans, publishes and links, instead of delaying the first month.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from xrf_assets.core.ingest.pool import SERVER
@@ -24,54 +29,73 @@ if TYPE_CHECKING:
     from dagster._core.instance.ref import InstanceRef
 
 log = logging.getLogger(__name__)
+_INSTANCE: DagsterInstance | None = None  # the worker's, opened once at its start
 
 
-def _start_worker(environ: dict[str, str], cwd: str) -> None:
+def _start_worker(environ: dict[str, str], cwd: str, ref: InstanceRef | None) -> None:
     """Take the caller's environment and folder; start the PDF printer (its ``XRF_CHROMIUM``
-    is the caller's), which comes up while the worker audits its first month's tables."""
+    is the caller's) in a thread, open the instance and build the audit job meanwhile."""
+    global _INSTANCE
     os.environ.clear()
     os.environ.update(environ)
     os.chdir(cwd)
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import defs
+    from pipelines.jobs import monthly_audit_job
     from xrf_assets.core.report.pdf import warm_up
 
     warm_up()
+    _INSTANCE = DagsterInstance.from_ref(ref) if ref else DagsterInstance.ephemeral()
+    defs.resolve_job_def(monthly_audit_job.name)
 
 
-def _run_in_worker(
-    ref: InstanceRef | None, config: dict[str, Any], month: str, assets: Sequence[AssetKey]
-) -> bool:
-    from dagster import DagsterInstance
+def _started() -> None:
+    """A task whose submission makes the pool start a worker now."""
 
+
+def _run_in_worker(config: dict[str, Any], month: str, assets: Sequence[AssetKey]) -> bool:
     from pipelines.headless import run_month
 
-    with DagsterInstance.from_ref(ref) if ref else DagsterInstance.ephemeral() as instance:
-        return run_month(instance, config, month, assets)
+    assert _INSTANCE is not None, "worker not initialised"
+    return run_month(_INSTANCE, config, month, assets)
 
 
-def audit_in_workers(
-    instance: DagsterInstance,
-    config: dict[str, Any],
-    months: Sequence[str],
-    phases: Sequence[Sequence[AssetKey]],
-    workers: int,
-) -> list[str]:
-    """Run ``phases`` (asset selections) one after the other, each over every month still
-    passing, in ``workers`` processes; the months whose run failed in any phase.
+class AuditWorkers:
+    """``workers`` month audit processes, started at once; :meth:`audit` runs the months."""
 
-    An ephemeral ``instance`` (no run history to share) gives each worker its own."""
-    ref = None if instance.is_ephemeral else instance.get_ref()
-    failed: list[str] = []
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=SERVER,
-        initializer=_start_worker,
-        initargs=(dict(os.environ), os.getcwd()),
-    ) as pool:
+    def __init__(self, instance: DagsterInstance, workers: int) -> None:
+        ref = None if instance.is_ephemeral else instance.get_ref()
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=SERVER,
+            initializer=_start_worker,
+            initargs=(dict(os.environ), os.getcwd(), ref),
+        )
+        # the pool starts a process for each task that finds no idle one: all of them, now
+        for _ in range(workers):
+            self._pool.submit(_started)
+
+    def __enter__(self) -> AuditWorkers:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def audit(
+        self, config: dict[str, Any], months: Sequence[str], phases: Sequence[Sequence[AssetKey]]
+    ) -> list[str]:
+        """Run ``phases`` (asset selections) one after the other, each over every month still
+        passing; the months whose run failed in any phase. An ephemeral instance (no run history
+        to share) gives each worker its own."""
+        failed: list[str] = []
         for assets in phases:
             todo = [m for m in months if m not in failed]
-            runs = [pool.submit(_run_in_worker, ref, config, m, assets) for m in todo]
+            runs = [self._pool.submit(_run_in_worker, config, m, assets) for m in todo]
             failed += [m for m, run in zip(todo, runs, strict=True) if not _succeeded(m, run)]
-    return sorted(failed)
+        return sorted(failed)
 
 
 def _succeeded(month: str, run: Future[bool]) -> bool:

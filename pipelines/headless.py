@@ -14,6 +14,7 @@ here gets a ``dagster.yaml`` with telemetry off), else to a temporary instance.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 import polars as pl
 from dagster import AssetKey, DagsterInstance
 
-from pipelines.audit_workers import audit_in_workers
+from pipelines.audit_workers import AuditWorkers
 from pipelines.definitions import defs
 from pipelines.jobs import ingest_job, monthly_audit_job
 from xrf_assets.assets import report
@@ -132,25 +133,34 @@ def audit_phases() -> tuple[list[AssetKey], list[AssetKey]]:
     return sorted(every - reports), sorted(every & reports)
 
 
+def _workers(settings: XrfSettings) -> int:
+    return int(settings.setting("workers") or 0) or os.cpu_count() or 1
+
+
 def _audit(
-    settings: XrfSettings, instance: DagsterInstance, config: dict[str, Any], months: list[str]
+    instance: DagsterInstance,
+    config: dict[str, Any],
+    months: list[str],
+    workers: AuditWorkers | None,
 ) -> list[str]:
-    """Every month's audit, side by side in worker processes where there are cores and months
-    for it; the months that failed."""
+    """Every month's audit, side by side in ``workers`` where there are any; the months that
+    failed."""
     if not months:
         return []
-    workers = min(int(settings.setting("workers") or 0) or os.cpu_count() or 1, len(months))
-    if workers < 2:
+    if workers is None:
         warm_up()  # the PDF printer starts on the other core while the first month's tables run
         return [month for month in months if not run_month(instance, config, month)]
-    return audit_in_workers(instance, config, months, audit_phases(), workers)
+    return workers.audit(config, months, audit_phases())
 
 
 def _run_all(settings: XrfSettings, instance: DagsterInstance) -> RunSummary:
     config = run_config(settings)
-    defs.resolve_job_def(ingest_job.name).execute_in_process(run_config=config, instance=instance)
-    months, unpartitioned = _months_in_data(settings)
-    failed = _audit(settings, instance, config, months)
+    workers = _workers(settings)
+    with AuditWorkers(instance, workers) if workers > 1 else contextlib.nullcontext() as pool:
+        ingest = defs.resolve_job_def(ingest_job.name)
+        ingest.execute_in_process(run_config=config, instance=instance)
+        months, unpartitioned = _months_in_data(settings)
+        failed = _audit(instance, config, months, pool)
     store = settings.store()
     counts = {
         "files seen": store.read("dicom_files").height,
