@@ -23,6 +23,7 @@ from xrf_assets.core.ingest.publish import SORT_KEYS
 from xrf_assets.core.ingest.rooms import RoomDirectory
 from xrf_assets.core.ingest.run import (
     TABLES,
+    FileLines,
     IngestError,
     IngestSettings,
     IngestSummary,
@@ -359,4 +360,23 @@ def test_report_superseded_by_a_later_run_is_marked_and_logged(
     assert summary.files_read == len(later)
     row = tables(tmp_path / "out")["dicom_files"].filter(pl.col("path") == old).row(0, named=True)
     assert row["status"] == "superseded"
-    assert any(m.startswith(f"superseded {old}: ") for m in caplog.messages)
+    lines = [line for m in caplog.messages for line in m.splitlines()]
+    assert any(line.startswith(f"superseded {old}: ") for line in lines)
+
+
+def test_file_lines_are_one_message_per_level_with_a_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Dagster log message is a database commit: per-file lines go out grouped, warnings
+    first, at most ``most`` lines a message."""
+    log = logging.getLogger("file_lines")
+    with caplog.at_level(logging.INFO, logger="file_lines"), FileLines(log, most=3) as lines:
+        for k in range(4):
+            lines.add(logging.INFO, f"issue in f{k}: odd")
+        lines.add(logging.WARNING, "rejected g: truncated")
+    got = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert got == [
+        (logging.INFO, "issue in f0: odd\nissue in f1: odd\nissue in f2: odd"),
+        (logging.WARNING, "rejected g: truncated"),
+        (logging.INFO, "issue in f3: odd"),
+    ]

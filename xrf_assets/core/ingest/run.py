@@ -196,28 +196,56 @@ def _plan(
     return _Plan(to_read, markers, unchanged)
 
 
-def _log_outcome(log: logging.Logger, o: FileOutcome, privacy: PrivacySettings) -> None:
+class FileLines:
+    """Per-file log lines, written as one message per level (a line each, at most ``most`` a
+    message): in a Dagster run every message is an event, a database commit of ~10 ms, so a
+    message per file cost hours on an archive whose every file has an issue."""
+
+    def __init__(self, log: logging.Logger, most: int = 1000) -> None:
+        self._log, self._most = log, most
+        self._lines: dict[int, list[str]] = {}
+
+    def add(self, level: int, line: str) -> None:
+        lines = self._lines.setdefault(level, [])
+        lines.append(line)
+        if len(lines) >= self._most:
+            self.flush()
+
+    def flush(self) -> None:
+        for level, lines in sorted(self._lines.items(), reverse=True):  # warnings first
+            self._log.log(level, "%s", "\n".join(lines))
+        self._lines.clear()
+
+    def __enter__(self) -> FileLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+
+def _log_outcome(lines: FileLines, o: FileOutcome, privacy: PrivacySettings) -> None:
     """Files are named by their published name (a keyed file id in pseudonymize mode): a path
     may name a patient, and the log ends up in Dagster's event log."""
     if o.status not in ("rejected", "partial", "ignored") and not o.issues:
         return  # nearly every file: no keyed name to compute (an HMAC each)
     name = privacy.file_id(o.path)
     if o.status in ("rejected", "partial"):
-        log.warning("%s %s: %s", o.status, name, privacy.text(o.reason or ""))
+        lines.add(logging.WARNING, f"{o.status} {name}: {privacy.text(o.reason or '')}")
     elif o.status == "ignored":
-        log.info("ignored %s: %s", name, privacy.text(o.reason or ""))
+        lines.add(logging.INFO, f"ignored {name}: {privacy.text(o.reason or '')}")
     for issue in o.issues:
-        log.info("issue in %s: %s", name, privacy.text(issue))
+        lines.add(logging.INFO, f"issue in {name}: {privacy.text(issue)}")
 
 
 def _log_markers(log: logging.Logger, markers: pl.DataFrame, privacy: PrivacySettings) -> None:
     """Files gone since the last run, and entries of the walk that cannot be read as files."""
-    for row in markers.iter_rows(named=True):
-        name = privacy.file_id(row["path"])
-        if not row["present"]:
-            log.warning("missing %s: no longer under the input root", name)
-        elif row["data_seg"] is None:
-            log.warning("%s %s: %s", row["status"], name, row["reason"])
+    with FileLines(log) as lines:
+        for row in markers.iter_rows(named=True):
+            name = privacy.file_id(row["path"])
+            if not row["present"]:
+                lines.add(logging.WARNING, f"missing {name}: no longer under the input root")
+            elif row["data_seg"] is None:
+                lines.add(logging.WARNING, f"{row['status']} {name}: {row['reason']}")
 
 
 def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataFrame) -> None:
@@ -228,8 +256,9 @@ def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataF
         pl.col("status").is_in(["duplicate", "superseded"])
         & pl.col("was").ne_missing(pl.col("status"))
     )
-    for row in new.iter_rows(named=True):
-        log.info("%s %s: %s", row["status"], row["path"], row["reason"])
+    with FileLines(log) as lines:
+        for row in new.iter_rows(named=True):
+            lines.add(logging.INFO, f"{row['status']} {row['path']}: {row['reason']}")
 
 
 def _stage_batch(
@@ -239,8 +268,9 @@ def _stage_batch(
     log: logging.Logger,
     privacy: PrivacySettings,
 ) -> None:
-    for o in outcomes:
-        _log_outcome(log, o, privacy)
+    with FileLines(log) as lines:
+        for o in outcomes:
+            _log_outcome(lines, o, privacy)
     files = _file_rows(_outcome_row(o, found[o.path]) for o in outcomes)
     rows = {
         t: staged_frame(t, [r for o in outcomes for r in o.rows.get(t, ())]) for t in ROW_TABLES
