@@ -41,7 +41,7 @@ from xrf_assets.core.skin.phantom import (
     MIN_SOURCE_SKIN_MM,
     Beams,
     Phantom,
-    dose_map,
+    dose_maps,
     merge_identical,
 )
 
@@ -104,36 +104,41 @@ def _groups(fluoro: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _map_of(
-    stats: dict[str, Any],
-    beams: Beams,
-    too_close: npt.NDArray[np.bool_],
-    device: Device,
-    phantom: Phantom,
-    notes: list[str],
-) -> tuple[dict[str, object], FloatArray | None]:
-    """One group's PSD figures and dose map from its beams (``too_close``: those with the
-    source inside the phantom or too near its skin), or the reason there is none."""
+def _mapped_beams(
+    beams: Beams, too_close: npt.NDArray[np.bool_], device: Device, notes: list[str]
+) -> tuple[Beams, Beams, npt.NDArray[np.intp]] | str:
+    """A group's beams left in (``too_close``: those with the source inside the phantom or too
+    near its skin), the identical ones merged and each one's merged beam; or the reason there is
+    no map."""
     if too_close.all():
-        reason = (
+        return (
             f"implausible geometry: the source of every beam lies inside the phantom or nearer "
             f"than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin; the table height convention "
             f"'{device.name}' does not fit these reports"
         )
-        return {"reason": reason}, None
     if too_close.any():
         notes.append(
             f"{int(too_close.sum())} beams with the source inside the phantom or nearer than "
             f"{MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin left out"
         )
         beams = beams.take(np.nonzero(~too_close)[0])
-    merged, index = merge_identical(beams)
-    dose, merged_hit, distance_min = dose_map(phantom, merged, beam.F_TISSUE_AIR)
+    return (beams, *merge_identical(beams))
+
+
+def _figures(
+    stats: dict[str, Any],
+    beams: Beams,
+    index: npt.NDArray[np.intp],
+    phantom: Phantom,
+    mapped: tuple[FloatArray, FloatArray, float],
+) -> dict[str, object]:
+    """One group's PSD figures from its dose map (``index``: each beam's merged beam)."""
+    dose, merged_hit, distance_min = mapped
     hit = merged_hit[index]
     kerma_used = float(beams.kerma_gy.sum())
     phi, zeta = phantom.lines()
     peak = int(np.argmax(dose))
-    row: dict[str, object] = {
+    return {
         "peak_skin_dose_gy": float(dose[peak]),
         "psd_angle_deg": float(np.degrees(phi[peak // len(zeta)])),
         "psd_body_position_mm": float(zeta[peak % len(zeta)]),
@@ -154,7 +159,6 @@ def _map_of(
         if np.isfinite(distance_min)
         else 0.0,
     }
-    return row, dose
 
 
 def build_skin_dose(
@@ -246,6 +250,7 @@ def build_skin_dose(
     bounds = np.searchsorted(beam_group, np.arange(groups.height + 1))  # groups' beams in order
     rows: list[dict[str, object]] = []
     maps: list[SkinMap] = []
+    pending: list[tuple[dict[str, Any], dict[str, object], Beams, Beams, npt.NDArray[np.intp]]] = []
     study_of = {s["study_instance_uid"]: s for s in studies.iter_rows(named=True)}
     for stats, device_index in zip(groups.iter_rows(named=True), group_device, strict=True):
         study_uid, plane = stats["study_instance_uid"], stats["acquisition_plane"]
@@ -286,20 +291,29 @@ def build_skin_dose(
                         "geometry, not mapped"
                     )
                 group = slice(bounds[stats["skin_group"]], bounds[stats["skin_group"] + 1])
-                figures, dose_gy = _map_of(
-                    stats,
+                kept = _mapped_beams(
                     beams.take(np.arange(group.start, group.stop)),
                     too_close[group],
                     device,
-                    chosen,
                     notes,
                 )
-                row |= figures
-                if dose_gy is not None:
+                if isinstance(kept, str):
+                    row["reason"] = kept
+                else:
                     row["map_file"] = f"skin_dose_maps/month={month}/{map_name(study_uid, plane)}"
-                    maps.append(SkinMap(study_uid, plane, chosen, dose_gy, notes))
+                    maps.append(SkinMap(study_uid, plane, chosen, np.empty(0), notes))
+                    pending.append((stats, row, *kept))
         row["assumptions"] = "; ".join(notes) or None
         rows.append(row)
+    # the month's maps at once (dose_maps batches them); then each group's figures from its own
+    doses = dose_maps(
+        [(m.phantom, p[3]) for m, p in zip(maps, pending, strict=True)], beam.F_TISSUE_AIR
+    )
+    for skin_map, (group_stats, group_row, left_in, _, index), result in zip(
+        maps, pending, doses, strict=True
+    ):
+        group_row |= _figures(group_stats, left_in, index, skin_map.phantom, result)
+        skin_map.dose_gy = result[0]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return conform("skin_dose", pl.concat([contract_columns, frame], how="diagonal_relaxed")), maps
 
