@@ -256,40 +256,36 @@ def dose_map(
 ) -> tuple[FloatArray, FloatArray, float]:
     """(skin dose per cell in Gy, whether each beam hit a cell, shortest source to hit-cell
     distance in mm): :func:`dose_maps` of one map."""
-    return dose_maps([(phantom, beams)], f_factor, chunk)[0]
+    return dose_maps(beams, [(phantom, 0, len(beams.kerma_gy))], f_factor, chunk)[0]
 
 
 def dose_maps(
-    maps: list[tuple[Phantom, Beams]], f_factor: float, chunk: int = 256
+    beams: Beams, maps: list[tuple[Phantom, int, int]], f_factor: float, chunk: int = 256
 ) -> list[tuple[FloatArray, FloatArray, float]]:
-    """:func:`dose_map` of each (phantom, beams), a month's maps in batches of ~1M cells: the
-    per-cell work of a batch in one pass of arrays, where one pass per map spent its time
-    calling numpy on a few hundred candidates each time. Every map's beams go in chunks of
-    ``chunk`` whose doses add as one map's did alone, so each value is the same to the bit."""
+    """:func:`dose_map` of each (phantom, first and end beam of its own in ``beams``), a month's
+    maps in batches of ~1M cells: the per-cell work of a batch in one pass of arrays, where one
+    pass per map spent its time calling numpy on a few hundred candidates each time. Every map's
+    beams go in chunks of ``chunk`` whose doses add as one map's did alone, so each value is the
+    same to the bit."""
     out: list[tuple[FloatArray, FloatArray, float]] = []
     start, cells = 0, 0
-    for end, (phantom, beams) in enumerate(maps, 1):
-        cells += _surface(phantom).cells * -(-len(beams.kerma_gy) // chunk)
+    for end, (phantom, first, stop) in enumerate(maps, 1):
+        cells += _surface(phantom).cells * -(-(stop - first) // chunk)
         if cells >= 1 << 20 or end == len(maps):
-            out += _dose_batch(maps[start:end], f_factor, chunk)
+            out += _dose_batch(beams, maps[start:end], f_factor, chunk)
             start, cells = end, 0
     return out
 
 
 def _dose_batch(
-    maps: list[tuple[Phantom, Beams]], f_factor: float, chunk: int
+    every: Beams, maps: list[tuple[Phantom, int, int]], f_factor: float, chunk: int
 ) -> list[tuple[FloatArray, FloatArray, float]]:
     """A cell is ``centre + signs * local``, so every beam-cell product splits into a per-beam
     constant plus a cell-by-beam product of three terms; only the cells a beam can reach
     (:func:`_reach`) are tested, each with the same float32 products as a full test."""
-    surfaces = [_surface(phantom) for phantom, _ in maps]
-    sizes = [len(b.kerma_gy) for _, b in maps]
-    beams = Beams(
-        **{
-            f.name: np.concatenate([getattr(b, f.name) for _, b in maps])
-            for f in dataclasses.fields(Beams)
-        }
-    )
+    surfaces = [_surface(phantom) for phantom, _, _ in maps]
+    sizes = [stop - first for _, first, stop in maps]
+    beams = every.take(np.concatenate([np.arange(first, stop) for _, first, stop in maps]))
     map_row = np.cumsum([0] + [len(s.zeta) for s in surfaces])
     beam_start = np.cumsum([0, *sizes])
     offset = beams.centre - beams.source  # source to phantom centre, per beam
@@ -409,12 +405,15 @@ def _dose_batch(
     return out
 
 
-def merge_identical(beams: Beams) -> tuple[Beams, npt.NDArray[np.intp]]:
-    """Beams of equal geometry and beam quality as one, their Dose (RP) summed (exact: the dose
-    is linear in it); real studies repeat a projection many times. Also returns, per input beam,
-    its merged beam."""
+def merge_identical(
+    beams: Beams, group: npt.NDArray[np.int64]
+) -> tuple[Beams, npt.NDArray[np.intp]]:
+    """Beams of one ``group`` (a map) and of equal geometry and beam quality as one, their Dose
+    (RP) summed (exact: the dose is linear in it); real studies repeat a projection many times.
+    Also returns, per input beam, its merged beam (in order of first appearance)."""
     geometry = np.column_stack(
         [
+            group.astype(np.float64),
             beams.source,
             beams.axis,
             beams.across,
