@@ -12,6 +12,7 @@ import math
 import re
 from datetime import date
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -448,3 +449,15 @@ def test_half_value_layers_are_pinned_to_the_bit() -> None:
     hvl = beam.half_value_layer_mm_al(kvp.reshape(-1), cu.reshape(-1), al.reshape(-1))
     assert len(hvl) == 448 and 1.5 < hvl.min() < hvl.max() < 15
     assert hashlib.sha256(hvl.tobytes()).hexdigest()[:16] == "46ad768c8cb98087"
+
+
+def test_the_geometry_file_is_parsed_once_per_version(tmp_path: Path) -> None:
+    """Each month's skin_dose run asks for the conventions: the same file gives the same value
+    without parsing it again, an edited one its new content."""
+    shipped = (resources.files("xrf_assets") / "defaults" / "skin_geometry.yaml").read_text()
+    path = tmp_path / "skin_geometry.yaml"
+    path.write_text(shipped)
+    first = Conventions.load(path)
+    assert Conventions.load(path) is first and first.table_transmission == 0.8
+    path.write_text(shipped.replace("table_transmission: 0.8", "table_transmission: 0.75"))
+    assert Conventions.load(path).table_transmission == 0.75
