@@ -222,7 +222,7 @@ class _Surface:
     cells: int
 
 
-@lru_cache(maxsize=64)  # a study's planes and its total share one phantom
+@lru_cache(maxsize=1024)  # a month has a few hundred phantom sizes: 64 missed every one
 def _surface(phantom: Phantom) -> _Surface:
     phi, zeta = _lines(phantom)
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
