@@ -292,6 +292,7 @@ def build_skin_dose(
                             f"nearer than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin left out"
                         )
                     row["map_file"] = f"skin_dose_maps/month={month}/{map_name(study_uid, plane)}"
+                    # its dose once the month's maps are computed, below
                     maps.append(SkinMap(study_uid, plane, chosen, np.empty(0), notes))
                     pending.append((stats, row, g))
         row["assumptions"] = "; ".join(notes) or None
