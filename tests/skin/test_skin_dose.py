@@ -29,7 +29,7 @@ from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.geometry import Axis, Conventions
 from xrf_assets.core.skin.phantom import Beams, Phantom, dose_map
 from xrf_assets.core.skin.study import build_skin_dose
-from xrf_assets.core.skin.svg import render, write_maps
+from xrf_assets.core.skin.svg import render, render_maps, write_maps
 from xrf_assets.core.store import frame_from_rows, validate
 
 MONTH = "2024-05"
@@ -242,12 +242,18 @@ def _corpus_events() -> pl.DataFrame:
     )
 
 
-def test_every_real_fluoroscopy_report_gets_a_psd_or_a_reason_within_the_bound() -> None:
+def _corpus_months() -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """The real corpus's events, its fluoroscopy events and their months; skips without it."""
     if not CORPUS.is_dir():
         pytest.skip(f"real dose reports not found at {CORPUS}")
     events = _corpus_events()
     fluoro = events.filter(pl.col("modality") == "fluoroscopy")
-    months = sorted(set(fluoro.get_column("study_date").dt.strftime("%Y-%m").drop_nulls()))
+    months = fluoro.get_column("study_date").dt.strftime("%Y-%m").drop_nulls()
+    return events, fluoro, sorted(set(months))
+
+
+def test_every_real_fluoroscopy_report_gets_a_psd_or_a_reason_within_the_bound() -> None:
+    events, fluoro, months = _corpus_months()
     conventions = Conventions.load()
     df = pl.concat([build_skin_dose(events, m, conventions)[0] for m in months])
     validate("skin_dose", df)
@@ -419,11 +425,7 @@ def test_tables_and_map_images_are_pinned_to_the_byte() -> None:
     """The skin_dose rows (every value, repr-exact) and every map's SVG of the real corpus and of
     varied analytic studies: a faster path must give the same bytes. Pinned on this machine's
     numpy; a change of the model changes these digests on purpose."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"real dose reports not found at {CORPUS}")
-    events = _corpus_events()
-    fluoro = events.filter(pl.col("modality") == "fluoroscopy")
-    months = sorted(set(fluoro.get_column("study_date").dt.strftime("%Y-%m").drop_nulls()))
+    events, _, months = _corpus_months()
     conventions = Conventions.load()
     cases = [(events, m, conventions, None) for m in months]
     varied = frame_from_rows("irradiation_events", _varied_events(120))
@@ -433,8 +435,8 @@ def test_tables_and_map_images_are_pinned_to_the_byte() -> None:
     for case in cases:
         df, maps = build_skin_dose(*case)
         tables.update(repr(df.rows()).encode())
-        for skin_map in maps:
-            images.update(render(skin_map, 3.0).encode())
+        for text in render_maps(maps, 3.0):  # as write_maps draws them, several at once
+            images.update(text.encode())
             count += 1
     assert count == 9
     assert tables.hexdigest()[:16] == "1fedfff5bb078de1"
