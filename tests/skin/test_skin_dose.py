@@ -7,10 +7,12 @@ isocentre), so a position in the event is where the phantom is.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import re
 from datetime import date
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -27,7 +29,7 @@ from xrf_assets.core.skin import beam
 from xrf_assets.core.skin.geometry import Axis, Conventions
 from xrf_assets.core.skin.phantom import Beams, Phantom, dose_map
 from xrf_assets.core.skin.study import build_skin_dose
-from xrf_assets.core.skin.svg import render, write_maps
+from xrf_assets.core.skin.svg import render, render_maps, write_maps
 from xrf_assets.core.store import frame_from_rows, validate
 
 MONTH = "2024-05"
@@ -226,6 +228,7 @@ def test_backscatter_factor_is_bounded_and_published_size() -> None:
     assert grid.max() <= beam.BSF_MAX and grid.min() >= 1.0
 
 
+@cache  # three tests read the corpus: once
 def _corpus_events() -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     for path in sorted(CORPUS.glob("*.dcm")):
@@ -239,12 +242,18 @@ def _corpus_events() -> pl.DataFrame:
     )
 
 
-def test_every_real_fluoroscopy_report_gets_a_psd_or_a_reason_within_the_bound() -> None:
+def _corpus_months() -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """The real corpus's events, its fluoroscopy events and their months; skips without it."""
     if not CORPUS.is_dir():
         pytest.skip(f"real dose reports not found at {CORPUS}")
     events = _corpus_events()
     fluoro = events.filter(pl.col("modality") == "fluoroscopy")
-    months = sorted(set(fluoro.get_column("study_date").dt.strftime("%Y-%m").drop_nulls()))
+    months = fluoro.get_column("study_date").dt.strftime("%Y-%m").drop_nulls()
+    return events, fluoro, sorted(set(months))
+
+
+def test_every_real_fluoroscopy_report_gets_a_psd_or_a_reason_within_the_bound() -> None:
+    events, fluoro, months = _corpus_months()
     conventions = Conventions.load()
     df = pl.concat([build_skin_dose(events, m, conventions)[0] for m in months])
     validate("skin_dose", df)
@@ -379,3 +388,78 @@ def test_a_source_nearer_the_skin_than_any_fluoroscope_allows_is_refused() -> No
         "1 beams with the source inside the phantom or nearer than 20 cm to its skin left out"
         in (mixed.item(0, "assumptions"))
     )
+
+
+def _varied_events(n: int) -> list[dict[str, Any]]:
+    """Two studies of ``n`` events each, one of them biplane: C-arm angles, rotations, tilts,
+    table shifts, kV, copper and aluminium filters, field sizes, both orientations and sizes."""
+    rng = np.random.default_rng(5)
+    events = []
+    for k in range(2 * n):
+        study = f"1.2.3.{200 + k % 2}"
+        values: dict[str, Any] = {
+            "study": study,
+            "dose_rp_gy": float(rng.uniform(0.001, 0.2)),
+            "kvp_kv": float(rng.uniform(60, 125)) if k % 7 else None,
+            "filter_material": ("Copper or Copper compound", "Aluminum", "Copper; Aluminum")[k % 3],
+            "filter_thickness_max_mm": float(rng.choice([0.0, 0.1, 0.2, 0.3, 0.6, 0.9, 1.5])),
+            "collimated_field_area_m2": float(rng.uniform(0.005, 0.09)),
+            "positioner_primary_angle_deg": float(rng.uniform(-110, 110)),
+            "positioner_secondary_angle_deg": float(rng.uniform(-35, 35)),
+            "table_longitudinal_position_mm": float(rng.uniform(-300, 300)),
+            "table_lateral_position_mm": float(rng.uniform(-60, 60)),
+            "patient_size_m": 1.55 + 0.3 * (k % 2),
+            "patient_weight_kg": 60.0 + 35 * (k % 2),
+        }
+        if k % 11 == 0:
+            values["positioner_primary_end_angle_deg"] = values["positioner_primary_angle_deg"] + 60
+        if study.endswith("1"):
+            values["acquisition_plane"] = ("plane_a", "plane_b")[k // 2 % 2]
+        if k % 5 == 0:
+            values["patient_orientation_modifier"] = "prone"
+        events.append(_event(k, **values))
+    return events
+
+
+def test_tables_and_map_images_are_pinned_to_the_byte() -> None:
+    """The skin_dose rows (every value, repr-exact) and every map's SVG of the real corpus and of
+    varied analytic studies: a faster path must give the same bytes. Pinned on this machine's
+    numpy; a change of the model changes these digests on purpose."""
+    events, _, months = _corpus_months()
+    conventions = Conventions.load()
+    cases = [(events, m, conventions, None) for m in months]
+    varied = frame_from_rows("irradiation_events", _varied_events(120))
+    cases.append((varied, MONTH, _conventions(), None))
+    tables, images = hashlib.sha256(), hashlib.sha256()
+    count = 0
+    for case in cases:
+        df, maps = build_skin_dose(*case)
+        tables.update(repr(df.rows()).encode())
+        for text in render_maps(maps, 3.0):  # as write_maps draws them, several at once
+            images.update(text.encode())
+            count += 1
+    assert count == 9
+    assert tables.hexdigest()[:16] == "1fedfff5bb078de1"
+    assert images.hexdigest()[:16] == "134f8818217cfeb1"
+
+
+def test_half_value_layers_are_pinned_to_the_bit() -> None:
+    """HVL over kV 40-150 and the filters a month sends, bit for bit (their digest)."""
+    kvp, cu, al = np.meshgrid(
+        np.arange(40.0, 151.0, 7.0), np.arange(0.0, 1.0, 0.15), [0.0, 0.5, 1.0, 2.5]
+    )
+    hvl = beam.half_value_layer_mm_al(kvp.reshape(-1), cu.reshape(-1), al.reshape(-1))
+    assert len(hvl) == 448 and 1.5 < hvl.min() < hvl.max() < 15
+    assert hashlib.sha256(hvl.tobytes()).hexdigest()[:16] == "46ad768c8cb98087"
+
+
+def test_the_geometry_file_is_parsed_once_per_version(tmp_path: Path) -> None:
+    """Each month's skin_dose run asks for the conventions: the same file gives the same value
+    without parsing it again, an edited one its new content."""
+    shipped = (resources.files("xrf_assets") / "defaults" / "skin_geometry.yaml").read_text()
+    path = tmp_path / "skin_geometry.yaml"
+    path.write_text(shipped)
+    first = Conventions.load(path)
+    assert Conventions.load(path) is first and first.table_transmission == 0.8
+    path.write_text(shipped.replace("table_transmission: 0.8", "table_transmission: 0.75"))
+    assert Conventions.load(path).table_transmission == 0.75

@@ -51,17 +51,36 @@ def _loglog(table: FloatArray, energies: FloatArray) -> FloatArray:
     return np.exp(np.interp(np.log(energies), np.log(_E_KEV), np.log(table)))
 
 
+_THICKNESS_MM = np.linspace(0.0, 20.0, 801)  # the added Al the HVL is interpolated on
+
+
 @cache  # a month repeats a few hundred beam qualities over thousands of events
 def _hvl_one(kvp: float, cu_mm: float, al_mm: float) -> float:
+    """The kerma fraction left behind the Al grid falls with the thickness, so bisection finds
+    the two grid points around one half in ~10 of the 801 sums; interpolated between them as
+    over the whole grid (np.interp reads only those two), to the bit."""
     energies = np.arange(10.5, kvp, 1.0)
     mu_al, mu_cu = _loglog(_MU_AL_MM, energies), _loglog(_MU_CU_MM, energies)
     fluence = (
         (kvp - energies) / energies * np.exp(-mu_al * (al_mm + INHERENT_AL_MM) - mu_cu * cu_mm)
     )
     kerma = fluence * energies * _loglog(_MUEN_AIR, energies)
-    thickness = np.linspace(0.0, 20.0, 801)
-    left = (kerma[None, :] * np.exp(-thickness[:, None] * mu_al[None, :])).sum(axis=1)
-    return float(np.interp(0.5, (left / left[0])[::-1], thickness[::-1]))
+
+    def left(i: int) -> float:
+        return float((kerma * np.exp(-_THICKNESS_MM[i] * mu_al)).sum())
+
+    full = left(0)
+    thin, thick = 0, len(_THICKNESS_MM) - 1  # fraction above one half at thin, not at thick
+    if left(thick) / full > 0.5:
+        return float(_THICKNESS_MM[thick])
+    while thick - thin > 1:
+        mid = (thin + thick) // 2
+        if left(mid) / full > 0.5:
+            thin = mid
+        else:
+            thick = mid
+    fractions = [left(thick) / full, left(thin) / full]
+    return float(np.interp(0.5, fractions, _THICKNESS_MM[[thick, thin]]))
 
 
 def half_value_layer_mm_al(kvp: FloatArray, cu_mm: FloatArray, al_mm: FloatArray) -> FloatArray:

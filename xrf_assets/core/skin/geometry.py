@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,21 @@ class Conventions:
         if path is None:
             path = Path(str(resources.files("xrf_assets") / "defaults" / "skin_geometry.yaml"))
             source = "the built-in skin geometry file {} (a site sets XRF_SKIN_GEOMETRY_FILE)"
+        try:
+            stat = path.stat()
+        except OSError:  # read_yaml_mapping tells what is wrong with it
+            return cls._parse(path, source)
+        return cls._read(path, source, stat.st_mtime_ns, stat.st_size)
+
+    @classmethod
+    @lru_cache(maxsize=8)
+    def _read(cls, path: Path, source: str, mtime_ns: int, size: int) -> Conventions:
+        """Parsed once per version of the file (pure-Python YAML took 30 ms, each month's
+        skin_dose run asks again); a frozen value, safe to share."""
+        return cls._parse(path, source)
+
+    @classmethod
+    def _parse(cls, path: Path, source: str) -> Conventions:
         raw = read_yaml_mapping(path, "skin geometry conventions", SkinGeometryError)
         try:
             defaults = raw["defaults"]

@@ -169,20 +169,19 @@ def _times(cells: Any, directions: Any) -> Any:
 
 
 def _reach(
-    xy: FloatArray,
-    zeta: FloatArray,
-    facing: npt.NDArray[np.bool_],
+    pairs: _Pairs,
     source: FloatArray,
     frame: tuple[FloatArray, FloatArray, FloatArray],
     half_tans: tuple[FloatArray, FloatArray],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """The cells a beam can reach, a superset of its hits, as (angle, beam) pairs and a run of
-    rows along the body each. On the line of one angle's cells, depth and both field coordinates
-    are linear in zeta, so the field's five half-space tests (depth > 0, |u| <= tan x depth, the
-    same for w), each relaxed by MARGIN_MM, leave one interval of zeta: the rows inside it."""
-    angle, k = np.nonzero(facing)
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The cells a beam can reach, a superset of its hits: which (angle, beam) pairs reach any
+    and the run of rows along the body each reaches. On the line of one angle's cells, depth and
+    both field coordinates are linear in zeta, so the field's five half-space tests (depth > 0,
+    |u| <= tan x depth, the same for w), each relaxed by MARGIN_MM, leave one interval of zeta:
+    the rows inside it."""
+    k = pairs.beam
     axis, across, along = (d[k] for d in frame)
-    rel_x, rel_y = xy[angle, 0] - source[k, 0], xy[angle, 1] - source[k, 1]
+    rel_x, rel_y = pairs.x - source[k, 0], pairs.y - source[k, 1]
     z0 = -source[k, 2]  # offsets at zeta = 0, slopes per mm of zeta
     depth, depth_slope = rel_x * axis[:, 0] + rel_y * axis[:, 1] + z0 * axis[:, 2], axis[:, 2]
     u, u_slope = rel_x * across[:, 0] + rel_y * across[:, 1] + z0 * across[:, 2], across[:, 2]
@@ -202,10 +201,12 @@ def _reach(
             high = np.where(slope > 0, np.minimum(high, bound), high)
             low = np.where(slope < 0, np.maximum(low, bound), low)
             feasible &= (slope != 0) | (offset <= MARGIN_MM)
-    first = np.searchsorted(zeta, low, side="left")
-    rows = np.where(feasible, np.maximum(np.searchsorted(zeta, high, side="right") - first, 0), 0)
-    keep = rows > 0
-    return angle[keep], k[keep], first[keep], rows[keep]
+    first, last = np.empty(len(k), dtype=np.intp), np.empty(len(k), dtype=np.intp)
+    for zeta, where in pairs.by_zeta:  # each phantom's rows
+        first[where] = np.searchsorted(zeta, low[where], side="left")
+        last[where] = np.searchsorted(zeta, high[where], side="right")
+    rows = np.where(feasible, np.maximum(last - first, 0), 0)
+    return rows > 0, first, rows
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ class _Surface:
     cells: int
 
 
-@lru_cache(maxsize=64)  # a study's planes and its total share one phantom
+@lru_cache(maxsize=1024)  # a month has a few hundred phantom sizes: 64 missed every one
 def _surface(phantom: Phantom) -> _Surface:
     phi, zeta = _lines(phantom)
     a, b = phantom.width_mm / 2, phantom.thickness_mm / 2
@@ -237,21 +238,91 @@ def _surface(phantom: Phantom) -> _Surface:
     )
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """The (angle, beam) pairs of a batch of maps where the angle's cells face the beam's source,
+    in each map's (angle, beam) order; per pair its cells' x, y, first cell and row stride."""
+
+    beam: npt.NDArray[np.intp]  # into the batch's beams
+    x: FloatArray
+    y: FloatArray
+    cell: npt.NDArray[np.intp]  # the first cell of the angle's in its chunk's sums
+    row: npt.NDArray[np.intp]  # the pair's phantom's first row in ``zeta`` of the batch
+    by_zeta: list[tuple[FloatArray, slice]]  # each map's rows and its pairs
+
+
 def dose_map(
     phantom: Phantom, beams: Beams, f_factor: float, chunk: int = 256
 ) -> tuple[FloatArray, FloatArray, float]:
     """(skin dose per cell in Gy, whether each beam hit a cell, shortest source to hit-cell
-    distance in mm). A cell is ``centre + signs * local``, so every beam-cell product splits into
-    a per-beam constant plus a cell-by-beam product of three terms; only the cells a beam can
-    reach (:func:`_reach`) are tested, each with the same float32 products as a full test."""
-    surface = _surface(phantom)
-    along_count = len(surface.zeta)
-    xy_line = np.stack([surface.x, surface.y], axis=1)
-    # the cell tests in float32: positions in mm keep 0.1 um; doses add in float64
-    x32, y32, z32 = (v.astype(np.float32) for v in (surface.x, surface.y, surface.zeta))
-    total = np.zeros(surface.cells)
-    hit = np.zeros(len(beams.kerma_gy), dtype=bool)
-    nearest = np.inf
+    distance in mm): :func:`dose_maps` of one map."""
+    return dose_maps(beams, [(phantom, 0, len(beams.kerma_gy))], f_factor, chunk)[0]
+
+
+def dose_maps(
+    beams: Beams, maps: list[tuple[Phantom, int, int]], f_factor: float, chunk: int = 256
+) -> list[tuple[FloatArray, FloatArray, float]]:
+    """:func:`dose_map` of each (phantom, first and end beam of its own in ``beams``), a month's
+    maps in batches of ~1M cells: the per-cell work of a batch in one pass of arrays, where one
+    pass per map spent its time calling numpy on a few hundred candidates each time. Every map's
+    beams go in chunks of ``chunk`` whose doses add as one map's did alone, so each value is the
+    same to the bit."""
+    out: list[tuple[FloatArray, FloatArray, float]] = []
+    start, cells = 0, 0
+    for end, (phantom, first, stop) in enumerate(maps, 1):
+        cells += _surface(phantom).cells * -(-(stop - first) // chunk)
+        if cells >= 1 << 20 or end == len(maps):
+            out += _dose_batch(beams, maps[start:end], f_factor, chunk)
+            start, cells = end, 0
+    return out
+
+
+def _dose_batch(
+    every: Beams, maps: list[tuple[Phantom, int, int]], f_factor: float, chunk: int
+) -> list[tuple[FloatArray, FloatArray, float]]:
+    """A cell is ``centre + signs * local``, so every beam-cell product splits into a per-beam
+    constant plus a cell-by-beam product of three terms; only the cells a beam can reach
+    (:func:`_reach`) are tested, each with the same float32 products as a full test."""
+    surfaces = [_surface(phantom) for phantom, _, _ in maps]
+    sizes = [stop - first for _, first, stop in maps]
+    beams = every.take(np.concatenate([np.arange(first, stop) for _, first, stop in maps]))
+    map_row = np.cumsum([0] + [len(s.zeta) for s in surfaces])
+    beam_start = np.cumsum([0, *sizes])
+    offset = beams.centre - beams.source  # source to phantom centre, per beam
+    signs = beams.orientation
+    none, nowhere = np.empty(0, dtype=np.intp), np.empty(0)  # no beams, no pairs
+    beam_of, cell_of, row_of, x_of, y_of = [none], [none], [none], [nowhere], [nowhere]
+    by_zeta = []
+    sums: list[list[int]] = []  # per map, where each of its chunks' cell sums start
+    pairs_so_far = bins = 0
+    for m, surface in enumerate(surfaces):
+        along_count = len(surface.zeta)
+        first_pair = pairs_so_far
+        sums.append([])
+        for start in range(beam_start[m], beam_start[m + 1], chunk):
+            s = slice(start, min(start + chunk, beam_start[m + 1]))
+            sums[m].append(bins)
+            facing = (
+                _times(surface.normal32, (offset[s] * signs[s]).astype(np.float32))
+                < -surface.local_dot_normal[:, None]
+            )
+            angle, k = np.nonzero(facing)
+            beam_of.append(k + start)
+            x_of.append(surface.x[angle])
+            y_of.append(surface.y[angle])
+            cell_of.append(bins + angle * along_count)
+            row_of.append(np.full(len(k), map_row[m]))
+            pairs_so_far += len(k)
+            bins += surface.cells
+        by_zeta.append((surface.zeta, slice(first_pair, pairs_so_far)))
+    pairs = _Pairs(
+        beam=np.concatenate(beam_of),
+        x=np.concatenate(x_of),
+        y=np.concatenate(y_of),
+        cell=np.concatenate(cell_of),
+        row=np.concatenate(row_of),
+        by_zeta=by_zeta,
+    )
     a, c = beams.axis, beams.across  # along = axis x across, the products np.cross forms
     along_dir = np.stack(
         [
@@ -261,84 +332,88 @@ def dose_map(
         ],
         axis=1,
     )
-    offset = beams.centre - beams.source  # source to phantom centre, per beam
-    for start in range(0, len(beams.kerma_gy), chunk):
-        s = slice(start, start + chunk)
-        signs, off = beams.orientation[s], offset[s]
-        facing = (
-            _times(surface.normal32, (off * signs).astype(np.float32))
-            < -surface.local_dot_normal[:, None]
-        )
-        directions = (beams.axis[s], beams.across[s], along_dir[s])
-        angle, beam_of_angle, first, rows = _reach(
-            xy_line,
-            surface.zeta,
-            facing,
-            -off * signs,
-            (signs * directions[0], signs * directions[1], signs * directions[2]),
-            (beams.half_tan_across[s], beams.half_tan_along[s]),
-        )
-        # candidates run by (angle, beam): per-run values spread by np.repeat, not gathered
-        step = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)
-        k_all = np.repeat(beam_of_angle, rows)
-        row_all = np.repeat(first, rows) + step
-        angle_all = np.repeat(angle, rows)
-        lz = z32[row_all]
-        x_angle, y_angle = x32[angle], y32[angle]
+    directions = (beams.axis, beams.across, along_dir)
+    keep, first, rows = _reach(
+        pairs,
+        -offset * signs,
+        (signs * directions[0], signs * directions[1], signs * directions[2]),
+        (beams.half_tan_across, beams.half_tan_along),
+    )
+    beam_of_pair, first, rows = pairs.beam[keep], first[keep], rows[keep]
+    # candidates run by (angle, beam): per-run values spread by np.repeat, not gathered
+    step = np.arange(int(rows.sum())) - np.repeat(np.cumsum(rows) - rows, rows)
+    k_all = np.repeat(beam_of_pair, rows)
+    row_all = np.repeat(first, rows) + step  # in its phantom
+    zeta_all = np.repeat(pairs.row[keep], rows) + row_all  # in the batch's rows
+    cell_all = np.repeat(pairs.cell[keep], rows) + row_all
+    zeta = np.concatenate([s.zeta for s in surfaces])
+    lz = zeta.astype(np.float32)[zeta_all]
+    x_pair, y_pair = pairs.x[keep], pairs.y[keep]
+    x_angle, y_angle = x_pair.astype(np.float32), y_pair.astype(np.float32)
 
-        projected = []  # depth, u, w of each candidate: the float32 products of a full test
-        for direction in directions:
-            constant = np.einsum("kj,kj->k", off, direction).astype(np.float32)
-            d32 = (signs * direction).astype(np.float32)[beam_of_angle]
-            xy = x_angle * d32[:, 0] + y_angle * d32[:, 1]
-            projected.append(
-                (np.repeat(xy, rows) + lz * np.repeat(d32[:, 2], rows))
-                + np.repeat(constant[beam_of_angle], rows)
-            )
-        depth, u, w = projected
-        inside = (
-            (depth > 0)
-            & (np.abs(u) <= beams.half_tan_across[s][k_all] * depth)
-            & (np.abs(w) <= beams.half_tan_along[s][k_all] * depth)
+    projected = []  # depth, u, w of each candidate: the float32 products of a full test
+    for direction in directions:
+        constant = np.einsum("kj,kj->k", offset, direction).astype(np.float32)
+        d32 = (signs * direction).astype(np.float32)[beam_of_pair]
+        xy = x_angle * d32[:, 0] + y_angle * d32[:, 1]
+        projected.append(
+            (np.repeat(xy, rows) + lz * np.repeat(d32[:, 2], rows))
+            + np.repeat(constant[beam_of_pair], rows)
         )
-        angle_hit, row_hit, k_index = angle_all[inside], row_all[inside], k_all[inside]
-        c_index = angle_hit * along_count + row_hit
-        if len(k_index) == 0:
-            continue
-        hit[start + np.unique(k_index)] = True
-        # source -> cell, by component
-        vx, vy, vz = (
-            off[:, i][k_index] + signs[:, i][k_index] * line[where]
-            for i, line, where in (
-                (0, surface.x, angle_hit),
-                (1, surface.y, angle_hit),
-                (2, surface.zeta, row_hit),
-            )
+    depth, u, w = projected
+    inside = (
+        (depth > 0)
+        & (np.abs(u) <= beams.half_tan_across[k_all] * depth)
+        & (np.abs(w) <= beams.half_tan_along[k_all] * depth)
+    )
+    k_index, c_index = k_all[inside], cell_all[inside]
+    hit = np.zeros(len(beams.kerma_gy), dtype=bool)
+    hit[k_index] = True
+    # source -> cell, by component
+    vx, vy, vz = (
+        offset[:, i][k_index] + signs[:, i][k_index] * line
+        for i, line in (
+            (0, np.repeat(x_pair, rows)[inside]),
+            (1, np.repeat(y_pair, rows)[inside]),
+            (2, zeta[zeta_all[inside]]),
         )
-        distance = np.sqrt(vx * vx + vy * vy + vz * vz)
-        nearest = min(nearest, float(distance.min()))
-        side_cm = (2 * np.sqrt(beams.half_tan_across[s] * beams.half_tan_along[s]) / 10)[
-            k_index
-        ] * depth[inside].astype(np.float64)
-        bsf = backscatter_factor(beams.bsf_coefficients[s], side_cm, k_index)
-        src_x, src_y = beams.source[s, 0], beams.source[s, 1]
-        below = (src_y < beams.table_top_y[s])[k_index]
-        t = (beams.table_top_y[s] - src_y)[k_index] / vy
-        x_cross = (src_x - beams.centre[s, 0])[k_index] + t * vx
-        through = below & (np.abs(x_cross) <= beams.table_half_width_mm[s][k_index])
-        table = np.where(through, beams.table_transmission[s][k_index], 1.0)
-        scale = beams.kerma_gy[s] * beams.reference_mm[s] ** 2 * f_factor
-        dose = scale[k_index] / distance**2 * bsf * table
-        total += np.bincount(c_index, weights=dose, minlength=len(total))
-    return total, hit, nearest
+    )
+    distance = np.sqrt(vx * vx + vy * vy + vz * vz)
+    nearest = np.full(len(maps), np.inf)
+    map_of_beam = np.repeat(np.arange(len(maps)), sizes)
+    np.minimum.at(nearest, map_of_beam[k_index], distance)
+    side_cm = (2 * np.sqrt(beams.half_tan_across * beams.half_tan_along) / 10)[k_index] * depth[
+        inside
+    ].astype(np.float64)
+    bsf = backscatter_factor(beams.bsf_coefficients, side_cm, k_index)
+    src_x, src_y = beams.source[:, 0], beams.source[:, 1]
+    below = (src_y < beams.table_top_y)[k_index]
+    t = (beams.table_top_y - src_y)[k_index] / vy
+    x_cross = (src_x - beams.centre[:, 0])[k_index] + t * vx
+    through = below & (np.abs(x_cross) <= beams.table_half_width_mm[k_index])
+    table = np.where(through, beams.table_transmission[k_index], 1.0)
+    scale = beams.kerma_gy * beams.reference_mm**2 * f_factor
+    dose = scale[k_index] / distance**2 * bsf * table
+    # each chunk's doses summed apart, in their order, then a map's chunks in theirs
+    summed = np.bincount(c_index, weights=dose, minlength=bins)
+    out = []
+    for m, surface in enumerate(surfaces):
+        total = np.zeros(surface.cells)
+        for begin in sums[m]:
+            total += summed[begin : begin + surface.cells]
+        out.append((total, hit[beam_start[m] : beam_start[m + 1]], float(nearest[m])))
+    return out
 
 
-def merge_identical(beams: Beams) -> tuple[Beams, npt.NDArray[np.intp]]:
-    """Beams of equal geometry and beam quality as one, their Dose (RP) summed (exact: the dose
-    is linear in it); real studies repeat a projection many times. Also returns, per input beam,
-    its merged beam."""
+def merge_identical(
+    beams: Beams, group: npt.NDArray[np.int64]
+) -> tuple[Beams, npt.NDArray[np.intp]]:
+    """Beams of one ``group`` (a map) and of equal geometry and beam quality as one, their Dose
+    (RP) summed (exact: the dose is linear in it); real studies repeat a projection many times.
+    Also returns, per input beam, its merged beam (in order of first appearance)."""
     geometry = np.column_stack(
         [
+            group.astype(np.float64),
             beams.source,
             beams.axis,
             beams.across,

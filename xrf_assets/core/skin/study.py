@@ -31,7 +31,6 @@ from xrf_assets.core.skin.beam import FloatArray
 from xrf_assets.core.skin.geometry import (
     REQUIRED,
     Conventions,
-    Device,
     assumptions,
     beams_of,
     filters_mm,
@@ -41,7 +40,7 @@ from xrf_assets.core.skin.phantom import (
     MIN_SOURCE_SKIN_MM,
     Beams,
     Phantom,
-    dose_map,
+    dose_maps,
     merge_identical,
 )
 
@@ -104,57 +103,41 @@ def _groups(fluoro: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _map_of(
+def _figures(
     stats: dict[str, Any],
     beams: Beams,
-    too_close: npt.NDArray[np.bool_],
-    device: Device,
+    part: slice,
+    index: npt.NDArray[np.intp],
     phantom: Phantom,
-    notes: list[str],
-) -> tuple[dict[str, object], FloatArray | None]:
-    """One group's PSD figures and dose map from its beams (``too_close``: those with the
-    source inside the phantom or too near its skin), or the reason there is none."""
-    if too_close.all():
-        reason = (
-            f"implausible geometry: the source of every beam lies inside the phantom or nearer "
-            f"than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin; the table height convention "
-            f"'{device.name}' does not fit these reports"
-        )
-        return {"reason": reason}, None
-    if too_close.any():
-        notes.append(
-            f"{int(too_close.sum())} beams with the source inside the phantom or nearer than "
-            f"{MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin left out"
-        )
-        beams = beams.take(np.nonzero(~too_close)[0])
-    merged, index = merge_identical(beams)
-    dose, merged_hit, distance_min = dose_map(phantom, merged, beam.F_TISSUE_AIR)
+    mapped: tuple[FloatArray, FloatArray, float],
+) -> dict[str, object]:
+    """One group's PSD figures from its dose map: its beams are ``beams[part]``, ``index``
+    names each one's merged beam in the map's."""
+    dose, merged_hit, distance_min = mapped
     hit = merged_hit[index]
-    kerma_used = float(beams.kerma_gy.sum())
+    kerma, reference_mm = beams.kerma_gy[part], beams.reference_mm[part]
+    kerma_used = float(kerma.sum())
     phi, zeta = phantom.lines()
     peak = int(np.argmax(dose))
-    row: dict[str, object] = {
+    return {
         "peak_skin_dose_gy": float(dose[peak]),
         "psd_angle_deg": float(np.degrees(phi[peak // len(zeta)])),
         "psd_body_position_mm": float(zeta[peak % len(zeta)]),
         "dose_rp_used_gy": kerma_used,
-        "dose_rp_hit_fraction": float(beams.kerma_gy[hit].sum() / kerma_used)
-        if kerma_used > 0
-        else None,
+        "dose_rp_hit_fraction": float(kerma[hit].sum() / kerma_used) if kerma_used > 0 else None,
         "map_cells_around": len(phi),
         "map_cells_along": len(zeta),
         "map_resolution_mm": phantom.resolution_mm,
         "skin_distance_min_mm": distance_min if np.isfinite(distance_min) else None,
         "psd_bound_gy": float(
             stats["dose_rp_total_gy"]
-            * float(np.max((beams.reference_mm / distance_min) ** 2))
+            * float(np.max((reference_mm / distance_min) ** 2))
             * beam.BSF_MAX
             * beam.F_TISSUE_AIR
         )
         if np.isfinite(distance_min)
         else 0.0,
     }
-    return row, dose
 
 
 def build_skin_dose(
@@ -244,8 +227,17 @@ def build_skin_dose(
     )[beam_group]
     too_close = beams.source_too_close(half_axes[:, 0], half_axes[:, 1])
     bounds = np.searchsorted(beam_group, np.arange(groups.height + 1))  # groups' beams in order
+    # the beams left in, identical ones of a group merged: each group's a run of both, in order
+    kept = np.nonzero(~too_close)[0]
+    left_in, left_group = beams.take(kept), beam_group[kept]
+    merged, merged_of = merge_identical(left_in, left_group)
+    merged_group = np.empty(len(merged.kerma_gy), dtype=left_group.dtype)
+    merged_group[merged_of] = left_group
+    left_bounds = np.searchsorted(left_group, np.arange(groups.height + 1))
+    merged_bounds = np.searchsorted(merged_group, np.arange(groups.height + 1))
     rows: list[dict[str, object]] = []
     maps: list[SkinMap] = []
+    pending: list[tuple[dict[str, Any], dict[str, object], int]] = []
     study_of = {s["study_instance_uid"]: s for s in studies.iter_rows(named=True)}
     for stats, device_index in zip(groups.iter_rows(named=True), group_device, strict=True):
         study_uid, plane = stats["study_instance_uid"], stats["acquisition_plane"]
@@ -285,21 +277,37 @@ def build_skin_dose(
                         f"{stats['event_count'] - used} of {stats['event_count']} events lack "
                         "geometry, not mapped"
                     )
-                group = slice(bounds[stats["skin_group"]], bounds[stats["skin_group"] + 1])
-                figures, dose_gy = _map_of(
-                    stats,
-                    beams.take(np.arange(group.start, group.stop)),
-                    too_close[group],
-                    device,
-                    chosen,
-                    notes,
-                )
-                row |= figures
-                if dose_gy is not None:
+                g = stats["skin_group"]
+                close = too_close[bounds[g] : bounds[g + 1]]
+                if close.all():
+                    row["reason"] = (
+                        "implausible geometry: the source of every beam lies inside the phantom "
+                        f"or nearer than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin; the table "
+                        f"height convention '{device.name}' does not fit these reports"
+                    )
+                else:
+                    if close.any():
+                        notes.append(
+                            f"{int(close.sum())} beams with the source inside the phantom or "
+                            f"nearer than {MIN_SOURCE_SKIN_MM / 10:.0f} cm to its skin left out"
+                        )
                     row["map_file"] = f"skin_dose_maps/month={month}/{map_name(study_uid, plane)}"
-                    maps.append(SkinMap(study_uid, plane, chosen, dose_gy, notes))
+                    # its dose once the month's maps are computed, below
+                    maps.append(SkinMap(study_uid, plane, chosen, np.empty(0), notes))
+                    pending.append((stats, row, g))
         row["assumptions"] = "; ".join(notes) or None
         rows.append(row)
+    # the month's maps at once (dose_maps batches them); then each group's figures from its own
+    parts = [
+        (skin_map.phantom, int(merged_bounds[g]), int(merged_bounds[g + 1]))
+        for skin_map, (_, _, g) in zip(maps, pending, strict=True)
+    ]
+    doses = dose_maps(merged, parts, beam.F_TISSUE_AIR)
+    for skin_map, (group_stats, group_row, g), result in zip(maps, pending, doses, strict=True):
+        part = slice(left_bounds[g], left_bounds[g + 1])
+        index = merged_of[part] - merged_bounds[g]
+        group_row |= _figures(group_stats, left_in, part, index, skin_map.phantom, result)
+        skin_map.dose_gy = result[0]
     frame = pl.DataFrame(rows, infer_schema_length=None)
     return conform("skin_dose", pl.concat([contract_columns, frame], how="diagonal_relaxed")), maps
 
