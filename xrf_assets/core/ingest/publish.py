@@ -63,7 +63,6 @@ def _kept_files(files: pl.DataFrame) -> pl.DataFrame:
         .select(
             "sop_instance_uid",
             pl.col("path").alias("kept_path"),
-            pl.col("label").alias("kept_label"),
             pl.col("study_instance_uid").alias("kept_study"),
             pl.col("status").alias("kept_status"),
         )
@@ -252,7 +251,7 @@ def _scan(staging: Staging | StagedScan, table: str) -> pl.LazyFrame:
     return staging.rows[table].lazy()
 
 
-BATCH_ROWS = 200_000  # rows of a table built at a time: at 1M files the events are 1.4M rows
+BATCH_ROWS = 100_000  # rows of a table built at a time: at 1M files the events are 1.4M rows
 
 
 def publish_each(
@@ -269,11 +268,7 @@ def publish_each(
     no table is ever held whole. What decides which rows survive is computed first, on the few
     columns it needs; the file rows and those decisions are held throughout."""
     rooms = rooms or RoomDirectory()
-    staged_files = staging.files.with_columns(
-        _mapped(staging.files.get_column("path"), privacy.file_id).alias("label")
-    )
-    kept = _kept_files(staged_files)
-    kept_paths = kept.lazy().select(pl.col("kept_path").alias("source_path"))
+    kept_paths = _kept_files(staging.files).select(pl.col("kept_path").alias("source_path")).lazy()
 
     def rows(table: str, columns: Iterable[str] | None = None) -> pl.LazyFrame:
         names = set(contract(table).column_names) if columns is None else set(columns)
@@ -304,6 +299,13 @@ def publish_each(
             "superseded_reason": list(decided.superseded.values()),
         },
         schema={"sop_instance_uid": pl.String(), "superseded_reason": pl.String()},
+    )
+    # the file rows' published names and which file keeps a UID, only now: not held for the rows
+    staged_files = staging.files.with_columns(
+        _mapped(staging.files.get_column("path"), privacy.file_id).alias("label")
+    )
+    kept = _kept_files(staged_files).join(
+        staged_files.select(pl.col("path").alias("kept_path"), kept_label="label"), on="kept_path"
     )
     differs = _differences(staged_files, kept, {t: _scan(staging, t) for t in staging.rows})
 
