@@ -13,9 +13,10 @@ imports, its peak RSS is the largest of its process tree (``os.wait4``: the stag
 fork server and the reader workers). Stages: discovery (the walk alone), ingest (first run: walk,
 read, stage, publish), link (read the ingest tables, link, write), audit (every month of the data,
 each as the monthly asset does it: read, check, study totals, statistics, DRLs, alerts, write),
-rerun (ingest again with nothing new). ``--tables`` adds link and audit on tables built directly
-(the smallest ingest's tables tiled to N images, about 5 images per event: 1M images and about
-200k events, no files). The exponent of
+rerun (ingest again with nothing new), publish (the publish step alone, from the staging under
+the output: bench_publish.py builds large stagings for it). ``--tables`` adds link and audit on
+tables built directly (the smallest ingest's tables tiled to N images, about 5 images per event:
+1M images and about 200k events, no files). The exponent of
 time against size is the least-squares slope in log-log space; cost linear in size is 1.
 
     nice .venv/bin/python benchmarks/bench_scale.py [--sizes 10000,100000,1000000]
@@ -209,6 +210,19 @@ def _ingest(input_dir: Path, output: Path) -> dict[str, Any]:
     return {"files": summary.files_seen, "read": summary.files_read}
 
 
+def _publish(output: Path) -> dict[str, Any]:
+    """The publish step alone, from the staging under ``output`` (its record of the last publish
+    removed first, so that it publishes)."""
+    from xrf_assets.core.ingest.privacy import PrivacySettings
+    from xrf_assets.core.ingest.rooms import RoomDirectory
+    from xrf_assets.core.ingest.run import IngestSettings, publish_shards
+
+    (output / "_published.json").unlink(missing_ok=True)
+    settings = IngestSettings(output, RoomDirectory(), PrivacySettings("pseudonymize", KEY))
+    summary = publish_shards(settings, _store(output), [], logging.getLogger("bench_scale"))
+    return {t: w.rows for t, w in summary.written.items()}
+
+
 def _link_tables(images, events, refs):
     from xrf_assets.core.linking.links import link_images
 
@@ -270,6 +284,8 @@ def run_stage(stage: str, input_dir: Path, output: Path) -> dict[str, Any]:
         figures["files"] = len(discover(input_dir).files)
     elif stage in ("ingest", "rerun"):
         figures |= _ingest(input_dir, output)
+    elif stage == "publish":
+        figures |= _publish(output)
     elif stage == "link":
         store = _store(output)
         result = _link_tables(

@@ -99,6 +99,34 @@ def test_failed_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
     assert leftovers == []
 
 
+def test_a_table_written_in_batches_reads_as_one(tmp_path: Path) -> None:
+    store = TableStore(tmp_path)
+    batches = [
+        _links(("1", "2", "time_window"), ("1", "3", "time_window")),
+        _links(("2", "1", "time_window")),
+    ]
+    info = store.write_batches("event_image_links", iter(batches))
+    assert info.rows == 3
+    assert_frame_equal(store.read("event_image_links"), pl.concat(batches))
+    store.write_batches("event_image_links", iter([]))
+    assert_frame_equal(store.read("event_image_links"), contract("event_image_links").empty())
+
+
+def test_batches_that_could_share_a_primary_key_are_refused(tmp_path: Path) -> None:
+    """Each batch's key check covers the table only if no value of the first key column is in two
+    batches: overlapping batches are refused, and the previous file stays."""
+    store = TableStore(tmp_path)
+    good = _links(("1", "2", "time_window"))
+    store.write("event_image_links", good)
+    overlapping = [_links(("1", "2", "time_window")), _links(("1", "3", "time_window"))]
+    with pytest.raises(SchemaViolation, match="overlap"):
+        store.write_batches("event_image_links", iter(overlapping))
+    with pytest.raises(SchemaViolation, match="link_method"):
+        store.write_batches("event_image_links", iter([_links(("2", "2", "guess"))]))
+    assert_frame_equal(store.read("event_image_links"), good)
+    assert [p.name for p in store.table_dir("event_image_links").iterdir()] == ["part-0.parquet"]
+
+
 def test_write_replaces_by_rename(tmp_path: Path) -> None:
     store = TableStore(tmp_path)
     store.write("event_image_links", _links(("1", "2", "time_window")))

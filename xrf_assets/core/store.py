@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from schemas import Contract, contract
 
@@ -215,6 +216,46 @@ class TableStore:
             df = df.drop("month")  # the partition folder carries it
         _atomic_write(df, target)
         return WriteInfo(table, target, df.height)
+
+    def write_batches(self, table: str, batches: Iterable[pl.DataFrame]) -> WriteInfo:
+        """Validate and atomically replace a table that arrives in batches, each written as it
+        comes (a table too large to hold whole). Each batch is validated; the batches must not
+        share a value of the first primary key column and come in its order (checked), so that
+        each batch's key check covers the whole table."""
+        c = contract(table)
+        if c.partitioned_by_month:
+            raise ValueError(f"{table} is monthly: write it a month at a time")
+        target = self.path(table)
+        rows = 0
+
+        def write(tmp: Path) -> None:
+            nonlocal rows
+            writer: pq.ParquetWriter | None = None
+            last = None
+            try:
+                for df in batches:
+                    validate(table, df)
+                    if c.primary_key and df.height:
+                        first = df.get_column(c.primary_key[0])
+                        if last is not None and first.min() <= last:
+                            raise SchemaViolation(
+                                f"{table}: batches overlap or are out of order in "
+                                f"{c.primary_key[0]}"
+                            )
+                        last = first.max()
+                    arrow = df.to_arrow()
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, arrow.schema, compression="zstd")
+                    writer.write_table(arrow)
+                    rows += df.height
+                if writer is None:  # no batch: an empty table
+                    c.empty().write_parquet(tmp, compression="zstd", statistics=True)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        _replace_atomically(target, write)
+        return WriteInfo(table, target, rows)
 
     def read(
         self,

@@ -63,7 +63,6 @@ def _kept_files(files: pl.DataFrame) -> pl.DataFrame:
         .select(
             "sop_instance_uid",
             pl.col("path").alias("kept_path"),
-            pl.col("label").alias("kept_label"),
             pl.col("study_instance_uid").alias("kept_study"),
             pl.col("status").alias("kept_status"),
         )
@@ -226,20 +225,22 @@ def _mapped(values: pl.Series, fn: Callable[[str], str]) -> pl.Series:
 
 def published_names(table: str, df: pl.DataFrame, privacy: PrivacySettings) -> pl.DataFrame:
     """The frame with paths as keyed file ids and, with ``hash_identifiers``, accession numbers,
-    UIDs and the UIDs quoted in free text keyed (identity in identified mode)."""
+    UIDs and the UIDs quoted in free text keyed (identity in identified mode); ``df`` may hold
+    only some of the table's columns (a sort key)."""
     if not privacy.pseudonymized:
         return df
     out = {}
     for column in (c for c in _PATHS if c in df.columns):
         out[column] = _mapped(df.get_column(column), privacy.file_id)
     if privacy.hash_identifiers:
-        for column in _UID_COLUMNS.get(table, ()):
-            out[column] = _mapped(df.get_column(column), privacy.uid)
-        for column in _ACCESSION.get(table, ()):
-            out[column] = _mapped(df.get_column(column), privacy.accession)
-        for column in _TEXTS.get(table, ()):
-            out[column] = _mapped(df.get_column(column), privacy.text)
-        for column in _UID_LISTS.get(table, ()):
+        for columns, fn in (
+            (_UID_COLUMNS, privacy.uid),
+            (_ACCESSION, privacy.accession),
+            (_TEXTS, privacy.text),
+        ):
+            for column in (c for c in columns.get(table, ()) if c in df.columns):
+                out[column] = _mapped(df.get_column(column), fn)
+        for column in (c for c in _UID_LISTS.get(table, ()) if c in df.columns):
             out[column] = df.get_column(column).list.eval(
                 pl.element().map_elements(privacy.uid, return_dtype=pl.String())
             )
@@ -250,24 +251,24 @@ def _scan(staging: Staging | StagedScan, table: str) -> pl.LazyFrame:
     return staging.rows[table].lazy()
 
 
+BATCH_ROWS = 100_000  # rows of a table built at a time: at 1M files the events are 1.4M rows
+
+
 def publish_each(
     staging: Staging | StagedScan,
     rooms: RoomDirectory | None = None,
     privacy: PrivacySettings = IDENTIFIED,
-) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Every ingest table in contract shape and sorted, one at a time: dedup, then re-sent
-    reports resolved, then rooms assigned by ``rooms`` (the default rule when None), then the
-    published names.
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[tuple[str, Iterator[pl.DataFrame]]]:
+    """Every ingest table in contract shape and sorted, one at a time, as batches of about
+    ``batch_rows`` rows in table order: dedup, then re-sent reports resolved, then rooms assigned
+    by ``rooms`` (the default rule when None), then the published names.
 
-    Each table is loaded from the staging only when its turn comes and dropped before the next:
-    the caller writes it (and lets go of it) before asking for the next. Only the file rows and
-    the few columns that decide re-sent reports are held throughout."""
+    The caller writes a table's batches (and lets go of each) before asking for the next table:
+    no table is ever held whole. What decides which rows survive is computed first, on the few
+    columns it needs; the file rows and those decisions are held throughout."""
     rooms = rooms or RoomDirectory()
-    staged_files = staging.files.with_columns(
-        _mapped(staging.files.get_column("path"), privacy.file_id).alias("label")
-    )
-    kept = _kept_files(staged_files)
-    kept_paths = kept.lazy().select(pl.col("kept_path").alias("source_path"))
+    kept_paths = _kept_files(staging.files).select(pl.col("kept_path").alias("source_path")).lazy()
 
     def rows(table: str, columns: Iterable[str] | None = None) -> pl.LazyFrame:
         names = set(contract(table).column_names) if columns is None else set(columns)
@@ -281,13 +282,17 @@ def publish_each(
         rows("accumulated_dose", DECIDING_ACCUMULATED_COLUMNS).collect(),
     )
 
-    yield "images", _published("images", rows("images"), privacy, rooms)
+    def batches(table: str, lf: pl.LazyFrame, with_rooms: bool = False) -> Iterator[pl.DataFrame]:
+        for part in _parts(table, lf, privacy, batch_rows):
+            yield _published(table, part, privacy, rooms if with_rooms else None)
+
+    yield "images", batches("images", rows("images"), with_rooms=True)
     events = decided.kept_rows(rows("irradiation_events"))
-    yield "irradiation_events", _published("irradiation_events", events, privacy, rooms)
+    yield "irradiation_events", batches("irradiation_events", events, with_rooms=True)
     accumulated = decided.accumulated(rows("accumulated_dose"))
-    yield "accumulated_dose", _published("accumulated_dose", accumulated, privacy)
+    yield "accumulated_dose", batches("accumulated_dose", accumulated)
     refs = decided.kept_rows(rows("event_image_refs"))
-    yield "event_image_refs", _published("event_image_refs", refs, privacy)
+    yield "event_image_refs", batches("event_image_refs", refs)
     superseded = pl.DataFrame(
         {
             "sop_instance_uid": list(decided.superseded),
@@ -295,38 +300,70 @@ def publish_each(
         },
         schema={"sop_instance_uid": pl.String(), "superseded_reason": pl.String()},
     )
+    # the file rows' published names and which file keeps a UID, only now: not held for the rows
+    staged_files = staging.files.with_columns(
+        _mapped(staging.files.get_column("path"), privacy.file_id).alias("label")
+    )
+    kept = _kept_files(staged_files).join(
+        staged_files.select(pl.col("path").alias("kept_path"), kept_label="label"), on="kept_path"
+    )
     differs = _differences(staged_files, kept, {t: _scan(staging, t) for t in staging.rows})
-    files = _final_status(staged_files, kept, superseded, differs).drop("label")
-    yield "dicom_files", _published("dicom_files", files.lazy(), privacy)
+
+    def file_batches() -> Iterator[pl.DataFrame]:
+        for part in _parts("dicom_files", staged_files.lazy(), privacy, batch_rows):
+            files = _final_status(part.collect(), kept, superseded, differs).drop("label")
+            yield _published("dicom_files", files.lazy(), privacy)
+
+    yield "dicom_files", file_batches()
+
+
+def _parts(
+    table: str, rows: pl.LazyFrame, privacy: PrivacySettings, batch_rows: int
+) -> Iterator[pl.LazyFrame]:
+    """``rows`` split into parts of about ``batch_rows`` rows that follow each other in the
+    table's order: each part holds the rows of a run of values of the first sort column
+    (published, as the table is sorted), all rows of a value in one part. Only that column is
+    loaded whole; a part is the rows whose staged value is one of its run."""
+    first = SORT_KEYS[table][0]
+    counts = rows.group_by(first).agg(pl.len().alias("_n")).collect()
+    names = published_names(table, counts.select(first), privacy).get_column(first)
+    runs = (
+        counts.with_columns(names.alias("_published"))
+        .sort("_published", nulls_last=True)
+        .with_columns(_part=(pl.col("_n").cum_sum() - pl.col("_n")) // batch_rows)
+    )
+    if not runs.height:
+        yield rows
+        return
+    for (_,), run in runs.group_by("_part", maintain_order=True):
+        values = run.get_column(first)
+        yield rows.filter(pl.col(first).is_in(values.implode(), nulls_equal=True))
 
 
 def _published(
     table: str, rows: pl.LazyFrame, privacy: PrivacySettings, rooms: RoomDirectory | None = None
 ) -> pl.DataFrame:
-    """One table loaded, its rooms assigned, its names published, sorted by its key. The sort
-    gathers one column at a time and lets each unsorted one go: the table is held about once,
-    not beside a sorted copy of itself."""
+    """One batch of a table loaded, its rooms assigned, its names published, sorted by its key."""
     df = rows.collect()
     if rooms is not None:  # with_room_ids on the device columns alone: it joins what it gets
         identity = [c for c in IDENTITY_COLUMNS.values() if c in df.columns]
         df = df.with_columns(with_room_ids(df.select(identity), rooms).get_column("room_id"))
     df = published_names(table, df.select(contract(table).column_names), privacy)
-    order = df.select(pl.arg_sort_by(SORT_KEYS[table], nulls_last=True)).to_series()
-    columns = df.get_columns()
-    del df
-    for i, column in enumerate(columns):
-        columns[i] = column.gather(order)
-    return pl.DataFrame(columns)
+    return df.sort(SORT_KEYS[table], nulls_last=True)
 
 
 def publish(
     staging: Staging | StagedScan,
     rooms: RoomDirectory | None = None,
     privacy: PrivacySettings = IDENTIFIED,
+    batch_rows: int = BATCH_ROWS,
 ) -> dict[str, pl.DataFrame]:
     """Every ingest table at once (tests, small stagings); the ingest writes :func:`publish_each`
-    table by table."""
-    return dict(publish_each(staging, rooms, privacy))
+    batch by batch."""
+    return {
+        table: pl.concat(list(parts))
+        for table, parts in publish_each(staging, rooms, privacy, batch_rows)
+    }
 
 
 PROJECT_PACKAGES = ("xrf_assets", "schemas")

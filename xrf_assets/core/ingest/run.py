@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -399,17 +399,31 @@ def _record_publish(
 def _publish(
     settings: IngestSettings, store: TableStore, areas: list[StagingArea], log: logging.Logger
 ) -> tuple[dict[str, WriteInfo], pl.DataFrame]:
-    """Each table built, written and let go before the next; the tables written, dicom_files."""
+    """Each table built and written batch by batch, before the next; the tables written, and
+    dicom_files' status and kind."""
     (store.root / _PUBLISHED).unlink(missing_ok=True)
     staged = StagedScan.merged([a.scan() for a in areas])
     written: dict[str, WriteInfo] = {}
-    for table, df in publish_each(staged, settings.rooms, settings.privacy):
+    files: list[pl.DataFrame] = []
+    for table, batches in publish_each(staged, settings.rooms, settings.privacy):
         if table == "dicom_files":
-            files = df
-            _log_new_verdicts(log, files, store.read("dicom_files"))
-        written[table] = store.write(table, df)
-        del df  # written: let it go before the next table is built
-    return {t: written[t] for t in TABLES}, files
+            before = store.read("dicom_files", columns=["path", "status"])
+            batches = _noting_verdicts(batches, before, files, log)
+        written[table] = store.write_batches(table, batches)
+    return {t: written[t] for t in TABLES}, pl.concat(files)
+
+
+def _noting_verdicts(
+    batches: Iterable[pl.DataFrame],
+    before: pl.DataFrame,
+    files: list[pl.DataFrame],
+    log: logging.Logger,
+) -> Iterator[pl.DataFrame]:
+    """The dicom_files batches as they pass: new verdicts logged, status and kind kept."""
+    for df in batches:
+        _log_new_verdicts(log, df, before)
+        files.append(df.select("status", "kind"))
+        yield df
 
 
 def publish_shards(
