@@ -421,10 +421,16 @@ def _varied_events(n: int) -> list[dict[str, Any]]:
     return events
 
 
-def test_tables_and_map_images_are_pinned_to_the_byte() -> None:
-    """The skin_dose rows (every value, repr-exact) and every map's SVG of the real corpus and of
-    varied analytic studies: a faster path must give the same bytes. Pinned on this machine's
-    numpy; a change of the model changes these digests on purpose."""
+def _rounded(rows: list[tuple[Any, ...]]) -> str:
+    """Rows with every float to 10 significant digits: a faster path must give the same values,
+    but another CPU's numpy (its SIMD exp and trigonometry) may differ in the last bit."""
+    return repr([tuple(f"{v:.10g}" if isinstance(v, float) else v for v in r) for r in rows])
+
+
+def test_tables_and_map_images_are_pinned() -> None:
+    """The skin_dose rows (every value to 10 digits) and every map's SVG (its numbers are drawn
+    rounded) of the real corpus and of varied analytic studies: a faster path must give the same
+    bytes. A change of the model changes these digests on purpose."""
     events, _, months = _corpus_months()
     conventions = Conventions.load()
     cases = [(events, m, conventions, None) for m in months]
@@ -434,23 +440,23 @@ def test_tables_and_map_images_are_pinned_to_the_byte() -> None:
     count = 0
     for case in cases:
         df, maps = build_skin_dose(*case)
-        tables.update(repr(df.rows()).encode())
+        tables.update(_rounded(df.rows()).encode())
         for text in render_maps(maps, 3.0):  # as write_maps draws them, several at once
             images.update(text.encode())
             count += 1
     assert count == 9
-    assert tables.hexdigest()[:16] == "1fedfff5bb078de1"
+    assert tables.hexdigest()[:16] == "66245028347b0f8f"
     assert images.hexdigest()[:16] == "134f8818217cfeb1"
 
 
-def test_half_value_layers_are_pinned_to_the_bit() -> None:
-    """HVL over kV 40-150 and the filters a month sends, bit for bit (their digest)."""
+def test_half_value_layers_are_pinned() -> None:
+    """HVL over kV 40-150 and the filters a month sends, to 1e-10 mm (their digest)."""
     kvp, cu, al = np.meshgrid(
         np.arange(40.0, 151.0, 7.0), np.arange(0.0, 1.0, 0.15), [0.0, 0.5, 1.0, 2.5]
     )
     hvl = beam.half_value_layer_mm_al(kvp.reshape(-1), cu.reshape(-1), al.reshape(-1))
     assert len(hvl) == 448 and 1.5 < hvl.min() < hvl.max() < 15
-    assert hashlib.sha256(hvl.tobytes()).hexdigest()[:16] == "46ad768c8cb98087"
+    assert hashlib.sha256(hvl.round(10).tobytes()).hexdigest()[:16] == "3dfb8202406dc9bf"
 
 
 def test_the_geometry_file_is_parsed_once_per_version(tmp_path: Path) -> None:
