@@ -211,43 +211,50 @@ def _ingest(input_dir: Path, output: Path) -> dict[str, Any]:
     return {"files": summary.files_seen, "read": summary.files_read}
 
 
-def _audit_month(month: str, read) -> dict[str, Any]:
+def _audit_month(month: str, store) -> dict[str, Any]:
     """One month as the audit assets do it (xrf_assets/assets/audit.py), without Dagster."""
+    import polars as pl
+
     from xrf_assets.core.audit.alerts import AlertThresholds, build_dose_alerts
     from xrf_assets.core.audit.checks import audit_input_checks
     from xrf_assets.core.audit.drl import ReferenceLevels, compare_to_drl
     from xrf_assets.core.audit.months import month_window
     from xrf_assets.core.audit.procedures import ProcedureMap
+    from xrf_assets.core.audit.scope import (
+        event_links,
+        placement_rows,
+        window_rows,
+    )
     from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
-    from xrf_assets.core.audit.study_dose import build_study_dose, study_totals
+    from xrf_assets.core.audit.study_dose import (
+        build_study_dose,
+        study_totals,
+        unplaced_event_count,
+    )
 
     thresholds = AlertThresholds()
-    events, accumulated = read("irradiation_events"), read("accumulated_dose")
-    images, links = read("images"), read("event_image_links")
     window = thresholds.window_months
-    studies = study_totals(events, accumulated, images, months=month_window(month, window))
-    audit_input_checks(events, accumulated, images, links, studies, month, window)
-    study_dose = build_study_dose(studies, events, images, links, month, ProcedureMap.from_yaml())
+    months = month_window(month, window)
+    rows = window_rows(store.scan, months)
+    studies = study_totals(rows.events, rows.accumulated, rows.images, months=months)
+    links, linked = event_links(store.scan, rows.events)
+    audit_input_checks(rows.events, rows.accumulated, linked, links, studies, month, window)
+    unplaced_event_count(placement_rows(store.scan, "irradiation_events"))
+    study_dose = build_study_dose(
+        studies, rows.events, rows.images, links, month, ProcedureMap.from_yaml()
+    )
+    of_month = pl.col("study_instance_uid").is_in(
+        study_dose.get_column("study_instance_uid").implode()
+    )
+    of_month_rows = (store.read(t, where=of_month) for t in ("irradiation_events", "images"))
     return {
         "study_dose": study_dose,
         "dose_by_room_month": dose_by_room(study_dose, month),
         "dose_by_procedure_month": dose_by_procedure(study_dose, month),
-        "dose_by_protocol_month": dose_by_protocol(events, images, study_dose, month),
+        "dose_by_protocol_month": dose_by_protocol(*of_month_rows, study_dose, month),
         "drl_comparison": compare_to_drl(study_dose, month, ReferenceLevels.from_yaml()),
         "dose_alerts": build_dose_alerts(studies, month, thresholds),
     }
-
-
-def compare(study_dose, month, levels):
-    from xrf_assets.core.audit.drl import compare_to_drl
-
-    return compare_to_drl(study_dose, month, levels)
-
-
-def _months(events, images) -> list[str]:
-    from xrf_assets.core.audit.study_dose import study_months
-
-    return study_months(events, images).get_column("month").unique().sort().to_list()
 
 
 def run_stage(
@@ -277,17 +284,12 @@ def run_stage(
         store.write("unlinked_images", result.unlinked)
         figures["links"] = result.links.height
     elif stage == "audit":
-        from schemas import contract
+        from xrf_assets.core.audit.scope import archive_study_months
 
         store = _store(output)
-        months = _months(store.read("irradiation_events"), store.read("images"))
+        months = archive_study_months(store.scan).get_column("month").unique().sort().to_list()
         for month in months:
-
-            def read(table: str, month: str = month) -> Any:
-                monthly = contract(table).partitioned_by_month
-                return store.read(table, month=month if monthly else None)
-
-            for table, df in _audit_month(month, read).items():
+            for table, df in _audit_month(month, store).items():
                 store.write(table, df, month=month)
         figures["months"] = len(months)
     elif stage == "tables":
