@@ -213,7 +213,6 @@ def _ingest(input_dir: Path, output: Path) -> dict[str, Any]:
 
 def _audit_month(month: str, store) -> dict[str, Any]:
     """One month as the audit assets do it (xrf_assets/assets/audit.py), without Dagster."""
-    import polars as pl
 
     from xrf_assets.core.audit.alerts import AlertThresholds, build_dose_alerts
     from xrf_assets.core.audit.checks import audit_input_checks
@@ -223,6 +222,7 @@ def _audit_month(month: str, store) -> dict[str, Any]:
     from xrf_assets.core.audit.scope import (
         event_links,
         placement_rows,
+        study_rows,
         window_rows,
     )
     from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
@@ -243,10 +243,8 @@ def _audit_month(month: str, store) -> dict[str, Any]:
     study_dose = build_study_dose(
         studies, rows.events, rows.images, links, month, ProcedureMap.from_yaml()
     )
-    of_month = pl.col("study_instance_uid").is_in(
-        study_dose.get_column("study_instance_uid").implode()
-    )
-    of_month_rows = (store.read(t, where=of_month) for t in ("irradiation_events", "images"))
+    uids = study_dose.get_column("study_instance_uid")
+    of_month_rows = (study_rows(store.scan, t, uids) for t in ("irradiation_events", "images"))
     return {
         "study_dose": study_dose,
         "dose_by_room_month": dose_by_room(study_dose, month),

@@ -36,6 +36,7 @@ from xrf_assets.core.audit.months import month_expr, month_window
 from xrf_assets.core.audit.scope import (
     event_links,
     placement_rows,
+    study_rows,
     window_rows,
 )
 from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
@@ -127,14 +128,9 @@ def imaged_studies_have_dose_report(
 def _rows_of_studies(tables: MonthTables) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Events and images of the month's studies (not the archive's), and its ``study_dose``."""
     study_dose = tables.read("study_dose")
-    of_month = pl.col("study_instance_uid").is_in(
-        study_dose.get_column("study_instance_uid").implode()
-    )
-    return (
-        tables.read("irradiation_events", where=of_month),
-        tables.read("images", where=of_month),
-        study_dose,
-    )
+    uids = study_dose.get_column("study_instance_uid")
+    events, images = (study_rows(tables.scan, t, uids) for t in ("irradiation_events", "images"))
+    return events, images, study_dose
 
 
 def _statistic(

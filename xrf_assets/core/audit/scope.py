@@ -34,13 +34,61 @@ PLACEMENT_COLUMNS = {
     "irradiation_events": ["study_instance_uid", "study_date", "datetime_started"],
     "images": ["study_instance_uid", "study_date", "acquisition_datetime"],
 }
+# The columns the window's studies are audited from (study_dose.py, image_dose.py, checks.py,
+# report_totals.py): a fourth of the events' and images' columns, so a window held whole fits.
+AUDIT_COLUMNS = {
+    "irradiation_events": [
+        *PLACEMENT_COLUMNS["irradiation_events"],
+        "irradiation_event_uid",
+        "report_sop_instance_uid",
+        "patient_id",
+        "accession_number",
+        "room_id",
+        "modality",
+        "study_description",
+        "event_type",
+        "acquisition_plane",
+        "acquisition_protocol",
+        "irradiation_duration_s",
+        "dap_gy_m2",
+        "dose_rp_gy",
+        "plausibility",
+        "source_path",
+    ],
+    "images": [
+        *PLACEMENT_COLUMNS["images"],
+        "sop_instance_uid",
+        "series_instance_uid",
+        "irradiation_event_uids",
+        "patient_id",
+        "accession_number",
+        "room_id",
+        "study_description",
+        "instance_number",
+        "acquisition_protocol_name",
+        "protocol_name",
+        "dap_gy_m2",
+        "actual_frame_duration_ms",
+        "number_of_frames",
+        "exposure_time_ms",
+    ],
+    "accumulated_dose": [
+        "report_sop_instance_uid",
+        "study_instance_uid",
+        "acquisition_plane",
+        "dap_total_gy_m2",
+        "dose_rp_total_gy",
+        "total_fluoro_time_s",
+        "total_acquisition_time_s",
+    ],
+}
 _STUDY = pl.col("study_instance_uid")
 
 
 @dataclass(frozen=True)
 class WindowRows:
     """Every row of the studies placed in the window: ``events`` and ``images``, and the
-    ``accumulated`` dose rows of those events' reports."""
+    ``accumulated`` dose rows of those events' reports (``AUDIT_COLUMNS`` of each)."""
 
     events: pl.DataFrame
     accumulated: pl.DataFrame
@@ -56,6 +104,13 @@ def _dated_in(table: str, first: str, last: str) -> pl.Expr:
     )
 
 
+def study_rows(scan: Scan, table: str, studies: pl.Series) -> pl.DataFrame:
+    """The rows of ``table`` (events or images) of ``studies``, their ``AUDIT_COLUMNS``."""
+    return (
+        scan(table).filter(_STUDY.is_in(studies.implode())).select(AUDIT_COLUMNS[table]).collect()
+    )
+
+
 def window_rows(scan: Scan, months: Sequence[str]) -> WindowRows:
     """The rows :func:`~xrf_assets.core.audit.study_dose.study_totals` of ``months`` (a
     contiguous window, oldest first) reads: its result on them is its result on the archive."""
@@ -64,14 +119,14 @@ def window_rows(scan: Scan, months: Sequence[str]) -> WindowRows:
         for t in PLACEMENT_COLUMNS
     ).unique()
     uids = candidates.collect().get_column("study_instance_uid")
-    events, images = (
-        scan(t).filter(_STUDY.is_in(uids.implode())).collect() for t in PLACEMENT_COLUMNS
-    )
+    events, images = (study_rows(scan, t, uids) for t in PLACEMENT_COLUMNS)
     placed = study_months(events, images).filter(pl.col("month").is_in(list(months)))
     events, images = (d.join(placed, on="study_instance_uid", how="semi") for d in (events, images))
     reports = events.get_column("report_sop_instance_uid").unique()
-    accumulated = scan("accumulated_dose").filter(
-        pl.col("report_sop_instance_uid").is_in(reports.implode())
+    accumulated = (
+        scan("accumulated_dose")
+        .filter(pl.col("report_sop_instance_uid").is_in(reports.implode()))
+        .select(AUDIT_COLUMNS["accumulated_dose"])
     )
     return WindowRows(events, accumulated.collect(), images)
 
