@@ -15,12 +15,15 @@ read, stage, publish), link (read the ingest tables, link, write), audit (every 
 each as the monthly asset does it: read, check, study totals, statistics, DRLs, alerts, write),
 rerun (ingest again with nothing new), publish (the publish step alone, from the staging under
 the output: bench_publish.py builds large stagings for it). ``--tables`` adds link and audit on
-tables built directly (the smallest ingest's tables tiled to N images, about 5 images per event:
-1M images and about 200k events, no files). The exponent of
+tables built directly (the smallest ingest's tables tiled to N images, about ``--per-event``
+images per event: 5 gives 1M images and about 200k events, 0.7 the 1.4M events 1M generated
+files carry; no files), written to a store first so that link and audit read it as the assets
+do. The exponent of
 time against size is the least-squares slope in log-log space; cost linear in size is 1.
 
     nice .venv/bin/python benchmarks/bench_scale.py [--sizes 10000,100000,1000000]
-        [--tables 100000,300000,1000000] [--base OUTPUT] [--work data/scale] [--keep]
+        [--tables 100000,300000,1000000] [--per-event 5] [--base OUTPUT] [--work data/scale]
+        [--keep]
 """
 
 from __future__ import annotations
@@ -223,52 +226,53 @@ def _publish(output: Path) -> dict[str, Any]:
     return {t: w.rows for t, w in summary.written.items()}
 
 
-def _link_tables(images, events, refs):
-    from xrf_assets.core.linking.links import link_images
-
-    return link_images(images, events, refs)
-
-
-def _audit_month(month: str, read) -> dict[str, Any]:
+def _audit_month(month: str, store) -> dict[str, Any]:
     """One month as the audit assets do it (xrf_assets/assets/audit.py), without Dagster."""
+
     from xrf_assets.core.audit.alerts import AlertThresholds, build_dose_alerts
     from xrf_assets.core.audit.checks import audit_input_checks
     from xrf_assets.core.audit.drl import ReferenceLevels, compare_to_drl
     from xrf_assets.core.audit.months import month_window
     from xrf_assets.core.audit.procedures import ProcedureMap
+    from xrf_assets.core.audit.scope import (
+        event_links,
+        placement_rows,
+        study_rows,
+        window_rows,
+    )
     from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
-    from xrf_assets.core.audit.study_dose import build_study_dose, study_totals
+    from xrf_assets.core.audit.study_dose import (
+        build_study_dose,
+        study_totals,
+        unplaced_event_count,
+    )
 
     thresholds = AlertThresholds()
-    events, accumulated = read("irradiation_events"), read("accumulated_dose")
-    images, links = read("images"), read("event_image_links")
     window = thresholds.window_months
-    studies = study_totals(events, accumulated, images, months=month_window(month, window))
-    audit_input_checks(events, accumulated, images, links, studies, month, window)
-    study_dose = build_study_dose(studies, events, images, links, month, ProcedureMap.from_yaml())
+    months = month_window(month, window)
+    rows = window_rows(store.scan, months)
+    studies = study_totals(rows.events, rows.accumulated, rows.images, months=months)
+    links, linked = event_links(store.scan, rows.events)
+    audit_input_checks(rows.events, rows.accumulated, linked, links, studies, month, window)
+    unplaced_event_count(placement_rows(store.scan, "irradiation_events"))
+    study_dose = build_study_dose(
+        studies, rows.events, rows.images, links, month, ProcedureMap.from_yaml()
+    )
+    uids = study_dose.get_column("study_instance_uid")
+    of_month_rows = (study_rows(store.scan, t, uids) for t in ("irradiation_events", "images"))
     return {
         "study_dose": study_dose,
         "dose_by_room_month": dose_by_room(study_dose, month),
         "dose_by_procedure_month": dose_by_procedure(study_dose, month),
-        "dose_by_protocol_month": dose_by_protocol(events, images, study_dose, month),
+        "dose_by_protocol_month": dose_by_protocol(*of_month_rows, study_dose, month),
         "drl_comparison": compare_to_drl(study_dose, month, ReferenceLevels.from_yaml()),
         "dose_alerts": build_dose_alerts(studies, month, thresholds),
     }
 
 
-def compare(study_dose, month, levels):
-    from xrf_assets.core.audit.drl import compare_to_drl
-
-    return compare_to_drl(study_dose, month, levels)
-
-
-def _months(events, images) -> list[str]:
-    from xrf_assets.core.audit.study_dose import study_months
-
-    return study_months(events, images).get_column("month").unique().sort().to_list()
-
-
-def run_stage(stage: str, input_dir: Path, output: Path) -> dict[str, Any]:
+def run_stage(
+    stage: str, input_dir: Path, output: Path, base: Path | None = None, per_event: float = 5.0
+) -> dict[str, Any]:
     """The stage's own work, timed after the imports; returns figures for the parent."""
     import polars as pl  # noqa: F401 - imported before the clock starts
 
@@ -287,30 +291,24 @@ def run_stage(stage: str, input_dir: Path, output: Path) -> dict[str, Any]:
     elif stage == "publish":
         figures |= _publish(output)
     elif stage == "link":
+        from xrf_assets.core.linking.links import link_images, link_inputs
+
         store = _store(output)
-        result = _link_tables(
-            store.read("images"), store.read("irradiation_events"), store.read("event_image_refs")
-        )
+        result = link_images(*link_inputs(store))  # as the link asset reads its tables
         store.write("event_image_links", result.links)
         store.write("unlinked_images", result.unlinked)
         figures["links"] = result.links.height
     elif stage == "audit":
-        from schemas import contract
+        from xrf_assets.core.audit.scope import archive_study_months
 
         store = _store(output)
-        months = _months(store.read("irradiation_events"), store.read("images"))
+        months = archive_study_months(store.scan).get_column("month").unique().sort().to_list()
         for month in months:
-
-            def read(table: str, month: str = month) -> Any:
-                monthly = contract(table).partitioned_by_month
-                return store.read(table, month=month if monthly else None)
-
-            for table, df in _audit_month(month, read).items():
+            for table, df in _audit_month(month, store).items():
                 store.write(table, df, month=month)
         figures["months"] = len(months)
-    elif stage in ("tables-link", "tables-audit"):
-        figures |= _tables_stage(stage, input_dir, output, start)
-        start = figures.pop("start")
+    elif stage == "tables":
+        figures |= _tables_store(int(input_dir.name), base, per_event, output)
     else:
         raise SystemExit(f"unknown stage {stage}")
     figures["seconds"] = time.perf_counter() - start
@@ -389,41 +387,20 @@ def tiled_tables(base: dict[str, Any], images: int, per_event: float = 5.0) -> d
     return out
 
 
-def _tables_stage(stage: str, images: Path, base_output: Path, start: float) -> dict[str, Any]:
-    """``images`` is the number of images (passed in the input slot); ``base_output`` the smallest
-    ingest output, whose tables are tiled. Building the tables is not timed."""
-    target = int(str(images.name))
-    store = _store(base_output)
-    base = {t: store.read(t) for t in _UID_COLUMNS}
-    tables = tiled_tables(base, target)
-    figures: dict[str, Any] = {
-        "images": tables["images"].height,
-        "events": tables["irradiation_events"].height,
-    }
-    if stage == "tables-link":
-        start = time.perf_counter()
-        result = _link_tables(
-            tables["images"], tables["irradiation_events"], tables["event_image_refs"]
-        )
-        figures["links"] = result.links.height
-    else:
-        links = _link_tables(
-            tables["images"], tables["irradiation_events"], tables["event_image_refs"]
-        ).links
-        tables["event_image_links"] = links
-        start = time.perf_counter()
-        months = _months(tables["irradiation_events"], tables["images"])
-        for month in months:
-            _audit_month(month, tables.__getitem__)
-        figures["months"] = len(months)
-    figures["start"] = start
-    return figures
+def _tables_store(images: int, base: Path, per_event: float, output: Path) -> dict[str, Any]:
+    """The ``base`` ingest output's tables tiled to ``images`` images, written to a store at
+    ``output`` (the stages ``link`` and ``audit`` then read it as they read an ingest's)."""
+    base_store, store = _store(base), _store(output)
+    tables = tiled_tables({t: base_store.read(t) for t in _UID_COLUMNS}, images, per_event)
+    for table, df in tables.items():
+        store.write(table, df)
+    return {"images": tables["images"].height, "events": tables["irradiation_events"].height}
 
 
 # -- the parent ---------------------------------------------------------------------------------
-def measure(stage: str, input_dir: Path | str, output: Path) -> dict[str, Any]:
+def measure(stage: str, input_dir: Path | str, output: Path, *options: str) -> dict[str, Any]:
     """Run ``stage`` in a child process; its figures plus the peak RSS of its process tree."""
-    cmd = [sys.executable, __file__, "--stage", stage, "--input", str(input_dir)]
+    cmd = [sys.executable, __file__, "--stage", stage, "--input", str(input_dir), *options]
     child = subprocess.Popen([*cmd, "--output", str(output)], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     out = child.stdout.read()
@@ -500,6 +477,9 @@ def main() -> None:
         help="ingest output the --tables are tiled from (default: the "
         "smallest size's; with --sizes '' only the tables run)",
     )
+    parser.add_argument(
+        "--per-event", type=float, default=5.0, help="images per event of the --tables"
+    )
     parser.add_argument("--template", type=int, default=1000, help="files per copy")
     parser.add_argument("--work", type=Path, default=Path("data/scale"))
     parser.add_argument("--out", type=Path, help="outputs (default: WORK/out)")
@@ -510,7 +490,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.stage:
-        print(json.dumps(run_stage(args.stage, Path(args.input), args.output)))
+        figures = run_stage(args.stage, Path(args.input), args.output, args.base, args.per_event)
+        print(json.dumps(figures))
         return
     sizes = _sizes(args.sizes)
     work = args.work.resolve()
@@ -521,11 +502,18 @@ def main() -> None:
         tables = _sizes(args.tables)
         if tables:
             base = (args.base or outputs / str(min(sizes))).resolve()
-            trows: dict[str, dict[int, dict[str, Any]]] = {"tables-link": {}, "tables-audit": {}}
+            trows: dict[str, dict[int, dict[str, Any]]] = {"link": {}, "audit": {}}
             for n in tables:
+                output = outputs / f"tables-{n}"
+                shutil.rmtree(output, ignore_errors=True)
+                options = ["--base", str(base), "--per-event", str(args.per_event)]
+                built = measure("tables", Path(str(n)), output, *options)
+                print(f"{n:>9} images tables       {json.dumps(built)}", flush=True)
                 for stage in trows:
-                    trows[stage][n] = figures = measure(stage, Path(str(n)), base)
+                    trows[stage][n] = figures = built | measure(stage, "", output)
                     print(f"{n:>9} images {stage:<12} {json.dumps(figures)}", flush=True)
+                if not args.keep:
+                    shutil.rmtree(output, ignore_errors=True)
             _print_table("Link and audit on tables built directly", trows, "images")
     finally:
         if sizes and not args.keep:  # only what this run built

@@ -29,7 +29,7 @@ from pipelines.definitions import defs
 from pipelines.jobs import ingest_job, monthly_audit_job
 from xrf_assets.assets import report
 from xrf_assets.assets.partitions import FIRST_MONTH_ENV, monthly_partitions
-from xrf_assets.core.audit.study_dose import study_months
+from xrf_assets.core.audit.scope import archive_study_months
 from xrf_assets.core.report.pdf import warm_up
 from xrf_assets.core.store import TableStore
 from xrf_assets.resources import XrfSettings
@@ -78,7 +78,7 @@ def _months_in_data(settings: XrfSettings) -> tuple[list[str], list[str]]:
     """Every month in which ``study_dose`` places a study (the one rule: ``study_months``): those
     with a partition, and those without one."""
     store = settings.store()
-    studies = study_months(store.read("irradiation_events"), store.read("images"))
+    studies = archive_study_months(store.scan)
     placed = set(studies.get_column("month").drop_nulls())
     valid = set(monthly_partitions.get_partition_keys())
     return sorted(placed & valid), sorted(placed - valid)

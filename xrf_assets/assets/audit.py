@@ -32,7 +32,13 @@ from xrf_assets.core.audit.checks import (
     check_imaged_studies_reported,
 )
 from xrf_assets.core.audit.drl import compare_to_drl
-from xrf_assets.core.audit.months import month_window
+from xrf_assets.core.audit.months import month_expr, month_window
+from xrf_assets.core.audit.scope import (
+    event_links,
+    placement_rows,
+    study_rows,
+    window_rows,
+)
 from xrf_assets.core.audit.statistics import dose_by_procedure, dose_by_protocol, dose_by_room
 from xrf_assets.core.audit.study_dose import build_study_dose, study_totals, unplaced_event_count
 from xrf_assets.resources import XrfSettings
@@ -79,11 +85,13 @@ def _check_result(outcome: CheckOutcome, month: str) -> AssetCheckResult:
 )
 def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
     month = tables.month
-    events, accumulated = tables.read("irradiation_events"), tables.read("accumulated_dose")
-    images, links = tables.read("images"), tables.read("event_image_links")
     window = settings.alert_thresholds().window_months
-    studies = study_totals(events, accumulated, images, months=month_window(month, window))
-    outcomes = audit_input_checks(events, accumulated, images, links, studies, month, window)
+    months = month_window(month, window)
+    rows = window_rows(tables.scan, months)
+    events, images = rows.events, rows.images
+    studies = study_totals(events, rows.accumulated, images, months=months)
+    links, linked = event_links(tables.scan, events)
+    outcomes = audit_input_checks(events, rows.accumulated, linked, links, studies, month, window)
     yield from (_check_result(o, month) for o in outcomes)
     blocked = [o for o in outcomes if o.blocking and not o.passed]
     if blocked:
@@ -98,7 +106,7 @@ def study_dose(tables: MonthTables, settings: XrfSettings) -> Iterator[object]:
         f"Studies of {month} per room",
         rooms,
         totals_mismatch_studies=int(df.get_column("totals_mismatch").sum()),
-        unplaced_events=unplaced_event_count(events),
+        unplaced_events=unplaced_event_count(placement_rows(tables.scan, "irradiation_events")),
     )
 
 
@@ -111,10 +119,18 @@ def imaged_studies_have_dose_report(
 ) -> AssetCheckResult:
     month = context.op_execution_context.partition_key
     tables = MonthTables("study_dose", settings.store(), month, frozenset({"images", "study_dose"}))
+    images = tables.read("images", where=month_expr("study_date") == month)
     return _check_result(
-        check_imaged_studies_reported(tables.read("images"), tables.read("study_dose"), month),
-        month,
+        check_imaged_studies_reported(images, tables.read("study_dose"), month), month
     )
+
+
+def _rows_of_studies(tables: MonthTables) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Events and images of the month's studies (not the archive's), and its ``study_dose``."""
+    study_dose = tables.read("study_dose")
+    uids = study_dose.get_column("study_instance_uid")
+    events, images = (study_rows(tables.scan, t, uids) for t in ("irradiation_events", "images"))
+    return events, images, study_dose
 
 
 def _statistic(
@@ -151,9 +167,7 @@ dose_by_procedure_month = _statistic(
 dose_by_protocol_month = _statistic(
     "dose_by_protocol_month",
     ["study_dose", "irradiation_events", "images"],
-    lambda t: dose_by_protocol(
-        t.read("irradiation_events"), t.read("images"), t.read("study_dose"), t.month
-    ),
+    lambda t: dose_by_protocol(*_rows_of_studies(t), t.month),
     ["room_id", "acquisition_protocol", "event_count", *_DAP_SUMMARY],
     "Dose per event and protocol, {month}",
 )
@@ -187,12 +201,9 @@ def drl_comparison(tables: MonthTables, settings: XrfSettings) -> MaterializeRes
 )
 def dose_alerts(tables: MonthTables, settings: XrfSettings) -> MaterializeResult:
     month = tables.month
-    studies = study_totals(
-        tables.read("irradiation_events"),
-        tables.read("accumulated_dose"),
-        tables.read("images"),
-        months=month_window(month, settings.alert_thresholds().window_months),
-    )
+    months = month_window(month, settings.alert_thresholds().window_months)
+    rows = window_rows(tables.scan, months)
+    studies = study_totals(rows.events, rows.accumulated, rows.images, months=months)
     df = build_dose_alerts(
         studies, month, settings.alert_thresholds(), skin_dose=tables.read("skin_dose")
     )

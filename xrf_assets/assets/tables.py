@@ -53,12 +53,21 @@ class MonthTables:
     month: str
     reads: frozenset[str]
 
-    def read(self, table: str) -> pl.DataFrame:
-        """The month's partition of a monthly table, else the whole table."""
+    def _declared(self, table: str) -> None:
         if table not in self.reads:
             raise KeyError(f"{table} is not among the tables this asset declares it reads")
+
+    def read(self, table: str, where: pl.Expr | None = None) -> pl.DataFrame:
+        """The month's partition of a monthly table, else the whole table; ``where``: only the
+        rows matching it (filtered while scanning)."""
+        self._declared(table)
         monthly = contract(table).partitioned_by_month
-        return self.store.read(table, month=self.month if monthly else None)
+        return self.store.read(table, month=self.month if monthly else None, where=where)
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """The whole table, lazily (:meth:`TableStore.scan`): for reads of a few rows or columns."""
+        self._declared(table)
+        return self.store.scan(table)
 
     def publish(
         self, df: pl.DataFrame, title: str, summary: pl.DataFrame, **figures: object

@@ -231,13 +231,14 @@ class TableStore:
         def write(tmp: Path) -> None:
             nonlocal rows
             writer: pq.ParquetWriter | None = None
-            last = None
+            last: Any = None  # the first key column's largest value so far
             try:
                 for df in batches:
                     validate(table, df)
                     if c.primary_key and df.height:
                         first = df.get_column(c.primary_key[0])
-                        if last is not None and first.min() <= last:
+                        smallest: Any = first.min()
+                        if last is not None and smallest <= last:
                             raise SchemaViolation(
                                 f"{table}: batches overlap or are out of order in "
                                 f"{c.primary_key[0]}"

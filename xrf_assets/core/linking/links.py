@@ -57,6 +57,9 @@ REASONS = (
     "outside_window",
 )
 _PAIR = ["irradiation_event_uid", "sop_instance_uid"]
+_Source = tuple[str, pl.DataFrame, list[str]]  # name, offsets, their keys (clock.resolve_offsets)
+# Images per group of rooms linked at once: memory follows a group, not the archive.
+GROUP_IMAGES = 100_000
 
 
 @dataclass(frozen=True)
@@ -215,14 +218,39 @@ def _series_planes(uid_links: pl.DataFrame, img: pl.DataFrame, ev: pl.DataFrame)
     )
 
 
+def _uid_sources(uid_pairs: pl.DataFrame, s: LinkSettings) -> list[_Source]:
+    """The offsets the UID pairs give, per day then per room (see :func:`_offsets`)."""
+    room, day = ["room_id"], ["room_id", "day"]
+    uid_scopes = [("day", day), ("room", room)] if s.per_day_offsets else [("room", room)]
+    return [
+        (
+            f"uid_pairs_{scope}",
+            clock.uid_offsets(uid_pairs, keys, s.offset_slack_s, s.min_pairs_for_offset),
+            keys,
+        )
+        for scope, keys in uid_scopes
+    ]
+
+
+def _need(leftover: pl.DataFrame, uid_sources: list[_Source]) -> pl.DataFrame:
+    """Leftover images of the rooms no UID pair gives an offset: those the searches are for."""
+    return leftover.join(uid_sources[-1][1].select("room_id"), on="room_id", how="anti")
+
+
 def _offsets(
-    uid_pairs: pl.DataFrame,
-    leftover: pl.DataFrame,
+    uid_sources: list[_Source],
+    need: pl.DataFrame,
     img: pl.DataFrame,
     ev: pl.DataFrame,
     s: LinkSettings,
+    searching: bool,
+    spread_s: float,
 ) -> pl.DataFrame:
     """Resolved clock offset per (room_id, day) of every image with a room and a time.
+
+    ``searching``: whether any image of the run needs a search (``_need``; ``need`` is this group's
+    rooms'), ``spread_s``: the UTC spread of those images against every event (it widens the
+    reach): both are the whole run's, so a group's offsets are those of a run over every group.
 
     Trust order: UID pairs of the day, then of the room (clocks drift: a day's own pairs first);
     then fingerprints of the day, then of the room (pairs whose DAP or three other shared values
@@ -235,16 +263,8 @@ def _offsets(
     """
     room, day = ["room_id"], ["room_id", "day"]
     uid_scopes = [("day", day), ("room", room)] if s.per_day_offsets else [("room", room)]
-    sources = [
-        (
-            f"uid_pairs_{scope}",
-            clock.uid_offsets(uid_pairs, keys, s.offset_slack_s, s.min_pairs_for_offset),
-            keys,
-        )
-        for scope, keys in uid_scopes
-    ]
-    need = leftover.join(sources[-1][1].select("room_id"), on="room_id", how="anti")
-    if not need.height:
+    sources = list(uid_sources)
+    if not searching:
         return clock.resolve_offsets(img.drop_nulls(["room_id", "day"]), sources)
 
     def search(
@@ -264,7 +284,7 @@ def _offsets(
         )
         return found.filter("accepted")
 
-    widen = s.max_fingerprint_offset_s + s.offset_slack_s + utc_spread_s(need, ev)
+    widen = s.max_fingerprint_offset_s + s.offset_slack_s + spread_s
     matched = (
         with_pair_times(window_pairs(need, ev, "img_t_s", widen))
         .with_columns(**fingerprint(s.angle_tolerance_deg))
@@ -279,7 +299,7 @@ def _offsets(
         # fails the test, the acquisitions alone may pass it: fluoroscopy often precedes each run
         # by a similar lead, which gives "true offset + lead" a second peak when only runs store.
         runs = ev.filter(pl.col("event_type").ne_missing("fluoroscopy"))
-        widen = s.max_clock_offset_s + s.offset_slack_s + utc_spread_s(need, ev)
+        widen = s.max_clock_offset_s + s.offset_slack_s + spread_s
         tries = [with_pair_times(window_pairs(need, e, "img_t_s", widen)) for e in (ev, runs)]
         for scope, keys in reversed(uid_scopes):
             every, acquisitions = (
@@ -315,51 +335,112 @@ def link_inputs(store: TableStore) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataF
     return images, events, refs
 
 
+@dataclass(frozen=True)
+class _Group:
+    """The images of some rooms, and every event they can meet: of those rooms, of their studies
+    (whether a study has a dose report at all) and named by their UID links."""
+
+    img: pl.DataFrame
+    ev: pl.DataFrame
+    uid_links: pl.DataFrame
+
+    def uid_pairs(self) -> pl.DataFrame:
+        pairs = self.uid_links.join(self.img, on="sop_instance_uid")
+        return with_pair_times(pairs.join(self.ev, on="irradiation_event_uid"))
+
+    def leftover(self) -> pl.DataFrame:
+        return self.img.join(self.uid_links, on="sop_instance_uid", how="anti")
+
+
+def _groups(
+    img: pl.DataFrame, ev: pl.DataFrame, uid_links: pl.DataFrame, group_images: int
+) -> list[_Group]:
+    """Rooms in groups of about ``group_images`` images (images without a room: one group). A link,
+    a clock offset and an unlinked reason never cross a room, so each group links alone."""
+    per_room = img.group_by("room_id").agg(n=pl.len()).sort("room_id", nulls_last=True)
+    number = per_room.select(
+        "room_id",
+        group=pl.when(pl.col("room_id").is_null())
+        .then(-1)
+        .otherwise((pl.col("n").cum_sum() - pl.col("n")) // group_images),
+    )
+    img = img.join(number, on="room_id", how="left", nulls_equal=True, maintain_order="left")
+    if not img.height:
+        return [_Group(img.drop("group"), ev, uid_links)]
+    groups = []
+    for (_,), part in img.group_by("group", maintain_order=True):
+        part = part.drop("group")
+        links = uid_links.join(part.select("sop_instance_uid"), on="sop_instance_uid", how="semi")
+        met = (
+            pl.col("ev_room").is_in(part.get_column("room_id").drop_nulls().unique().implode())
+            | pl.col("ev_study").is_in(
+                part.get_column("study_instance_uid").drop_nulls().unique().implode()
+            )
+            | pl.col("irradiation_event_uid").is_in(
+                links.get_column("irradiation_event_uid").implode()
+            )
+        )
+        groups.append(_Group(part, ev.filter(met), links))
+    return groups
+
+
 def link_images(
     images: pl.DataFrame,
     events: pl.DataFrame,
     refs: pl.DataFrame,
     settings: LinkSettings | None = None,
+    group_images: int = GROUP_IMAGES,
 ) -> LinkResult:
     """Link `images` rows to `irradiation_events` rows, using `event_image_refs` (113795).
 
     Returns `event_image_links` and `unlinked_images` contract frames (validated), the clock
-    offsets used and the counts the asset shows.
+    offsets used and the counts the asset shows. The UID links are found over the whole run; the
+    clock offsets and time windows per group of rooms (``group_images`` images), which gives the
+    same frames with the memory of one group.
     """
     s = settings or LinkSettings()
     img = prepare_images(images)
     ev = prepare_events(events)
     uid_links, conflict_images, counts = _uid_links(images, events, refs)
+    planes = _series_planes(uid_links, img, ev)
+    groups = _groups(img, ev, uid_links, group_images)
+    uid_sources = [_uid_sources(g.uid_pairs(), s) for g in groups]
+    need = [_need(g.leftover(), u) for g, u in zip(groups, uid_sources, strict=True)]
+    searched = pl.concat(need)
+    searching, spread_s = searched.height > 0, utc_spread_s(searched, ev)
 
-    uid_pairs = with_pair_times(
-        uid_links.join(img, on="sop_instance_uid").join(ev, on="irradiation_event_uid")
-    )
-    leftover = img.join(uid_links, on="sop_instance_uid", how="anti")
-    offsets = _offsets(uid_pairs, leftover, img, ev, s)
-    leftover = leftover.join(
-        _series_planes(uid_links, img, ev), on="series_instance_uid", how="left"
-    )
-    window_links, unlinked = classify_leftovers(leftover, ev, offsets, s)
-
-    uid_rows = uid_pairs.join(
-        offsets.select("room_id", "day", "source", "offset_s", "confidence"),
-        on=["room_id", "day"],
-        how="left",
-    ).with_columns(
-        clock_offset_s=pl.col("offset_s").fill_null(0.0),
-        # a UID link needs no clock: where none is verified, 0 s is applied to time_offset_s only
-        source=pl.col("source").replace("unresolved", None).fill_null("none"),
-        decided_by=pl.lit(None, pl.String),
-    )
-    links = pl.concat([_link_rows(uid_rows), _link_rows(window_links)]).sort(_PAIR[::-1])
-    mixed = pl.concat([uid_rows.select("mixed_utc"), window_links.select("mixed_utc")])
-    counts["links_compared_local_mixed_utc"] = int(mixed.get_column("mixed_utc").sum())
+    links, unlinked, offsets, mixed = [], [], [], 0
+    for group, sources, needed in zip(groups, uid_sources, need, strict=True):
+        found = _offsets(sources, needed, group.img, group.ev, s, searching, spread_s)
+        leftover = group.leftover().join(planes, on="series_instance_uid", how="left")
+        window_links, not_linked = classify_leftovers(leftover, group.ev, found, s)
+        uid_rows = (
+            group.uid_pairs()
+            .join(
+                found.select("room_id", "day", "source", "offset_s", "confidence"),
+                on=["room_id", "day"],
+                how="left",
+            )
+            .with_columns(
+                clock_offset_s=pl.col("offset_s").fill_null(0.0),
+                # a UID link needs no clock: where none is verified, 0 s is applied to time_offset_s
+                source=pl.col("source").replace("unresolved", None).fill_null("none"),
+                decided_by=pl.lit(None, pl.String),
+            )
+        )
+        links += [_link_rows(uid_rows), _link_rows(window_links)]
+        unlinked.append(not_linked)
+        offsets.append(found)
+        mixed += int(uid_rows.get_column("mixed_utc").sum())
+        mixed += int(window_links.get_column("mixed_utc").sum())
+    links_frame = pl.concat(links).sort(_PAIR[::-1])
+    counts["links_compared_local_mixed_utc"] = mixed
     counts["images"] = images.height
-    counts["images_linked"] = links.get_column("sop_instance_uid").n_unique()
+    counts["images_linked"] = links_frame.get_column("sop_instance_uid").n_unique()
     return LinkResult(
-        links=validate("event_image_links", links),
-        unlinked=validate("unlinked_images", unlinked),
-        clock_offsets=offsets,
+        links=validate("event_image_links", links_frame),
+        unlinked=validate("unlinked_images", pl.concat(unlinked).sort("sop_instance_uid")),
+        clock_offsets=pl.concat(offsets).sort("room_id", "day"),
         conflicts=conflict_images.height,
         conflict_images=conflict_images,
         counts={k: int(v) for k, v in counts.items()},
