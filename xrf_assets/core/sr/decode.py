@@ -20,9 +20,11 @@ as before. So a report is decoded here only where both ways give the same values
 from __future__ import annotations
 
 import struct
+from functools import cache
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.sr._snomed_dict import mapping as _SNOMED
 
 from xrf_assets.core.dicom.elements import (
     ITEM,
@@ -66,13 +68,27 @@ _SEQUENCES = frozenset(
 _TEXTS = frozenset({TEXT_VALUE, UID, DATE_TIME, VALUE_TYPE})
 # Code Value, Long Code Value, Coding Scheme Designator, Code Meaning (as sent: any character set)
 Code4 = tuple[str | None, str | None, str | None, bytes | None]
+CodeKey = tuple[str, str]
+_SRT_TO_SCT: dict[str, str] = _SNOMED["SRT"]
 _HEAD = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<L")
 _FLOAT64 = struct.Struct("<d")
 _NODES_MAX = 50_000  # remembered leaf items (a few tens of MB at most); cleared when full
-# (implicit, bytes of a leaf item) -> its node; (implicit, bytes of a code sequence) -> value
+# (implicit, bytes of a leaf item) -> its node; (implicit, bytes of a code sequence) -> value,
+# and of a Concept Name sequence -> its key
 _NODES: dict[tuple[bool, bytes], Node] = {}
 _CODES: dict[tuple[bool, bytes], Code4 | None] = {}
+_NAMES: dict[tuple[bool, bytes], CodeKey | None] = {}
+
+
+@cache
+def code_key(value: str, scheme: str) -> CodeKey:
+    """(value, scheme) with SRT mapped to SCT, so that equal codes have equal keys."""
+    value = value.strip()
+    scheme = scheme.strip()
+    if scheme == "SRT" and value in _SRT_TO_SCT:
+        return _SRT_TO_SCT[value], "SCT"
+    return value, scheme
 
 
 class Declined(Exception):
@@ -81,17 +97,18 @@ class Declined(Exception):
 
 class Node:
     """One content item: its concept name and the values a dose report reads, as sent (text
-    values as bytes, decoded in the report's character set where read). ``name``: (Code Value
-    or Long Code Value, Coding Scheme Designator) of the concept, unnormalised; None without a
-    Concept Name. ``children``: None without a Content Sequence. ``measured``: (Numeric Value,
-    Floating Point Value, unit code value) of the first Measured Value item. ``code``: the
-    first Concept Code item. ``ref``: (class, instance UID) of the first Referenced SOP item.
-    ``cache``: what a reader derived from the node (it may be shared by equal items)."""
+    values as bytes, decoded in the report's character set where read). ``name``: the
+    :func:`code_key` of the concept (Code Value or Long Code Value, Coding Scheme Designator);
+    None without a Concept Name. ``children``: None without a Content Sequence. ``measured``:
+    (Numeric Value, Floating Point Value, unit code value) of the first Measured Value item.
+    ``code``: the first Concept Code item. ``ref``: (class, instance UID) of the first
+    Referenced SOP item. ``cache``: what a reader derived from the node (it may be shared by
+    equal items)."""
 
     __slots__ = ("cache", "children", "code", "measured", "name", "ref", "texts")
 
     def __init__(self) -> None:
-        self.name: tuple[str, str] | None = None
+        self.name: CodeKey | None = None
         self.children: list[Node] | None = None
         self.measured: tuple[str, float | None, str] | None = None
         self.code: Code4 | None = None
@@ -244,9 +261,7 @@ def _item(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Node,
         if tag in _TEXTS:
             node.texts[tag] = data[start:stop]
         elif tag == CONCEPT_NAME_CODE_SEQUENCE:
-            name = _code(data, start, stop, implicit)
-            if name is not None:
-                node.name = (name[0] or name[1] or "", name[2] or "")
+            node.name = _name(data, start, stop, implicit)
         elif tag == CONTENT_SEQUENCE:
             node.children = _items(data, start, stop, implicit)[0]
         elif tag == MEASURED_VALUE_SEQUENCE:
@@ -343,6 +358,23 @@ def _code(data: bytes, start: int, end: int | None, implicit: bool) -> Code4 | N
 
 
 _MISS = object()
+
+
+def _name(data: bytes, start: int, end: int | None, implicit: bool) -> CodeKey | None:
+    """The key of a Concept Name sequence's first code, None if it has none; remembered by the
+    sequence's bytes (a report names the same few dozen concepts in every event)."""
+    key = (implicit, data[start:end]) if end is not None else None
+    if key is not None:
+        hit = _NAMES.get(key, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+    code = _code(data, start, end, implicit)
+    name = code_key(code[0] or code[1] or "", code[2] or "") if code is not None else None
+    if key is not None:
+        if len(_NAMES) >= _NODES_MAX:
+            _NAMES.clear()
+        _NAMES[key] = name
+    return name
 
 
 def _measured(

@@ -13,23 +13,17 @@ are decoded by ``sr_items`` only when asked for.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from statistics import fmean
+from typing import NamedTuple
 
 from pydicom.dataset import Dataset
-from pydicom.sr._snomed_dict import mapping as _SNOMED
 from pydicom.sr.coding import Code
 
 from xrf_assets.core.dicom.values import parse_dt
 from xrf_assets.core.sr import items as sr_items
-from xrf_assets.core.sr.decode import Node, content_of
+from xrf_assets.core.sr.decode import CodeKey, Node, code_key, content_of
 from xrf_assets.core.sr.items import Item, MalformedSequence
-
-CodeKey = tuple[str, str]
-
-_SRT_TO_SCT: dict[str, str] = _SNOMED["SRT"]
 
 # attribute tags of content items (PS3.3 C.17.3, C.18)
 CONTENT_SEQUENCE = 0x0040A730
@@ -53,16 +47,6 @@ VALUE_TYPE = 0x0040A040
 # marks an issue where part of the tree could not be read: what it held is lost (dose reports
 # with such an issue are ``partial``)
 DAMAGED = "damaged content item, its content is lost"
-
-
-@cache
-def code_key(value: str, scheme: str) -> CodeKey:
-    """(value, scheme) with SRT mapped to SCT, so that equal codes have equal keys."""
-    value = value.strip()
-    scheme = scheme.strip()
-    if scheme == "SRT" and value in _SRT_TO_SCT:
-        return _SRT_TO_SCT[value], "SCT"
-    return value, scheme
 
 
 def key_of(code: Code) -> CodeKey:
@@ -150,9 +134,9 @@ def concept_of(ds: Dataset) -> Code | None:
     return _code_item(seq[0], sr_items.encodings_of(ds)) if seq else None
 
 
-@dataclass(frozen=True, slots=True)
-class NumValue:
-    """A NUM item's value: several numbers where a vendor sends a per-pulse array."""
+class NumValue(NamedTuple):
+    """A NUM item's value: several numbers where a vendor sends a per-pulse array (a tuple:
+    immutable as a value shared by equal items must be, and cheap to build, one per NUM item)."""
 
     values: tuple[float, ...]
     unit: str
@@ -250,10 +234,13 @@ class ContentNode:
                 children = []
             for n, child in enumerate(children, start=1):
                 if isinstance(child, Node):
-                    name = child.name
-                    key = code_key(*name) if name is not None else None
+                    key = child.name
                     if key is not None:
-                        index.setdefault(key, []).append(child)
+                        found = index.get(key)
+                        if found is None:
+                            index[key] = [child]
+                        else:
+                            found.append(child)
                         continue
                     raw = child.texts.get(VALUE_TYPE)
                     typed = raw is not None and sr_items.decoded(raw, encodings)
@@ -297,16 +284,16 @@ class ContentNode:
 
         More than one such child where the template allows one is noted and the first used.
         """
-        index = self._children()
+        index = self._index if self._index is not None else self._children()
         for code in codes:
             found = index.get(key_of(code))
             if found:
+                path = self._child_path(code)
                 if len(found) > 1:
                     self.issues.append(
-                        f"{self._child_path(code)}: {len(found)} items where one is expected; "
-                        "the first is used"
+                        f"{path}: {len(found)} items where one is expected; the first is used"
                     )
-                return self._node(found[0], self._child_path(code))
+                return ContentNode(found[0], self.issues, path, self.encodings)
         return None
 
     # -- values of this item -------------------------------------------------------------------
@@ -340,13 +327,13 @@ class ContentNode:
     def _num(self, measured: tuple[str, float | None, str | MalformedSequence]) -> NumValue | None:
         raw, precise, unit = measured
         try:
-            values = tuple(float(v) for v in raw.split("\\"))
+            values = tuple(map(float, raw.split("\\"))) if "\\" in raw else (float(raw),)
         except ValueError:
             values = ()
         if not values or not all(map(math.isfinite, values)):
             self.issues.append(f"{self.path}: Numeric Value {raw!r} is not a number")
             return None
-        if len(values) == 1 and precise is not None:  # same value, full precision
+        if precise is not None and len(values) == 1:  # same value, full precision
             values = (precise,)
         if isinstance(unit, MalformedSequence):
             raise MalformedSequence(str(unit))  # as before: the report cannot be read
