@@ -69,9 +69,12 @@ _TEXTS = frozenset({TEXT_VALUE, UID, DATE_TIME, VALUE_TYPE})
 # Code Value, Long Code Value, Coding Scheme Designator, Code Meaning (as sent: any character set)
 Code4 = tuple[str | None, str | None, str | None, bytes | None]
 CodeKey = tuple[str, str]
+# {tag: (value position, value end or None: undefined length)} of an item
+Elements = dict[int, tuple[int, int | None]]
 _SRT_TO_SCT: dict[str, str] = _SNOMED["SRT"]
 _HEAD = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<L")
+_TAG_LENGTH = struct.Struct("<LL")  # item or delimiter tag (one little-endian word), length
 _FLOAT64 = struct.Struct("<d")
 _NODES_MAX = 50_000  # remembered leaf items (a few tens of MB at most); cleared when full
 # (implicit, bytes of a leaf item) -> its node; (implicit, bytes of a code sequence) -> value,
@@ -144,10 +147,9 @@ def _items(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[list
     Sequence Delimitation Item), and the position after it."""
     nodes: list[Node] = []
     stop = len(data) if end is None else end
-    unpack = _LONG.unpack_from
+    unpack = _TAG_LENGTH.unpack_from
     while pos < stop:
-        tag = unpack(data, pos)[0]
-        length = unpack(data, pos + 4)[0]
+        tag, length = unpack(data, pos)
         pos += 8
         if tag == _SEQUENCE_END_LE:
             if length or end is not None:
@@ -182,13 +184,11 @@ _ITEM_END_LE = (ITEM_END & 0xFFFF) << 16 | ITEM_END >> 16
 _SEQUENCE_END_LE = (SEQUENCE_END & 0xFFFF) << 16 | SEQUENCE_END >> 16
 
 
-def _elements(
-    data: bytes, pos: int, end: int | None, implicit: bool
-) -> tuple[list[tuple[int, int, int | None]], int]:
-    """[(tag, value position, value end or None: undefined length)] of one item's data set
-    (``end`` None: an item of undefined length), and the position after it. Declines where
-    the element walker would raise or note an anomaly."""
-    found: list[tuple[int, int, int | None]] = []
+def _elements(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Elements, int]:
+    """{tag: (value position, value end or None: undefined length)} of one item's data set
+    (``end`` None: an item of undefined length), in the order sent, and the position after it.
+    Declines where the element walker would raise or note an anomaly."""
+    found: Elements = {}
     stop = len(data) if end is None else end
     head, long, vrs = _HEAD.unpack_from, _LONG.unpack_from, VRS.get
     last = -1
@@ -220,13 +220,13 @@ def _elements(
         if length == UNDEFINED:
             if not is_sequence(tag, None if implicit else vr):
                 raise Declined  # as the element walker refuses it
-            found.append((tag, value_at, None))
+            found[tag] = (value_at, None)
             pos = _sequence_end(data, value_at, implicit)
         else:
             pos = value_at + length
             if pos > stop:
                 raise Declined
-            found.append((tag, value_at, pos))
+            found[tag] = (value_at, pos)
     if end is None:
         raise Declined  # no Item Delimitation Item
     return found, pos
@@ -235,9 +235,9 @@ def _elements(
 def _sequence_end(data: bytes, pos: int, implicit: bool) -> int:
     """Position after the Sequence Delimitation Item of the undefined-length sequence at
     ``pos``, its items checked whole."""
-    unpack = _LONG.unpack_from
+    unpack = _TAG_LENGTH.unpack_from
     while True:
-        tag, length = unpack(data, pos)[0], unpack(data, pos + 4)[0]
+        tag, length = unpack(data, pos)
         pos += 8
         if tag == _SEQUENCE_END_LE:
             if length:
@@ -257,7 +257,7 @@ def _sequence_end(data: bytes, pos: int, implicit: bool) -> int:
 def _item(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Node, int]:
     node = Node()
     found, after = _elements(data, pos, end, implicit)
-    for tag, start, stop in found:
+    for tag, (start, stop) in found.items():
         if tag in _TEXTS:
             node.texts[tag] = data[start:stop]
         elif tag == CONCEPT_NAME_CODE_SEQUENCE:
@@ -278,16 +278,14 @@ def _item(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Node,
     return node, after
 
 
-def _first_item(
-    data: bytes, pos: int, end: int | None, implicit: bool
-) -> dict[int, tuple[int, int | None]] | None:
+def _first_item(data: bytes, pos: int, end: int | None, implicit: bool) -> Elements | None:
     """{tag: (value position, value end)} of the first item of a sequence of code-like items
     (every item checked), or None if it has none."""
-    first: dict[int, tuple[int, int | None]] | None = None
+    first: Elements | None = None
     stop = len(data) if end is None else end
-    unpack = _LONG.unpack_from
+    unpack = _TAG_LENGTH.unpack_from
     while pos < stop:
-        tag, length = unpack(data, pos)[0], unpack(data, pos + 4)[0]
+        tag, length = unpack(data, pos)
         pos += 8
         if tag == _SEQUENCE_END_LE:
             if length or end is not None:
@@ -302,13 +300,13 @@ def _first_item(
                 raise Declined
             found, pos = _elements(data, pos, pos + length, implicit)
         if first is None:
-            first = {tag: (start, value_end) for tag, start, value_end in found}
+            first = found
     if end is None:
         raise Declined
     return first
 
 
-def _raw(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> bytes | None:
+def _raw(data: bytes, item: Elements, tag: int) -> bytes | None:
     """The bytes of a text value of ``item``; None where absent (a sequence declines)."""
     found = item.get(tag)
     if found is None:
@@ -318,7 +316,7 @@ def _raw(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> byte
     return data[found[0] : found[1]]
 
 
-def _ascii(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> str | None:
+def _ascii(data: bytes, item: Elements, tag: int) -> str | None:
     """A text value of ``item``, stripped, None where absent or empty, as ``items.text``
     reads it; a sequence or non-ASCII bytes where text belongs decline."""
     found = item.get(tag)
