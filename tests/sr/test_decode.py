@@ -51,7 +51,6 @@ def _outcome(path: Path) -> Any:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     decode._NODES.clear()
     decode._CODES.clear()
-    decode._NAMES.clear()
     fast = _outcome(path)
     with monkeypatch.context() as m:
         m.setattr(tree, "content_of", lambda ds: None)
@@ -156,7 +155,6 @@ def test_damage_declines(name: str, damage: Any) -> None:
     assert damaged != value, name
     decode._NODES.clear()
     decode._CODES.clear()
-    decode._NAMES.clear()
     elem = ds.get_item(decode.CONTENT_SEQUENCE, keep_deferred=True)
     ds[decode.CONTENT_SEQUENCE] = elem._replace(length=len(damaged), value=damaged)
     assert decode.content_of(ds) is None, name

@@ -77,11 +77,9 @@ _LONG = struct.Struct("<L")
 _TAG_LENGTH = struct.Struct("<LL")  # item or delimiter tag (one little-endian word), length
 _FLOAT64 = struct.Struct("<d")
 _NODES_MAX = 50_000  # remembered leaf items (a few tens of MB at most); cleared when full
-# (implicit, bytes of a leaf item) -> its node; (implicit, bytes of a code sequence) -> value,
-# and of a Concept Name sequence -> its key
+# (implicit, bytes of a leaf item) -> its node; (implicit, bytes of a code sequence) -> value
 _NODES: dict[tuple[bool, bytes], Node] = {}
 _CODES: dict[tuple[bool, bytes], Code4 | None] = {}
-_NAMES: dict[tuple[bool, bytes], CodeKey | None] = {}
 
 
 @cache
@@ -359,20 +357,9 @@ _MISS = object()
 
 
 def _name(data: bytes, start: int, end: int | None, implicit: bool) -> CodeKey | None:
-    """The key of a Concept Name sequence's first code, None if it has none; remembered by the
-    sequence's bytes (a report names the same few dozen concepts in every event)."""
-    key = (implicit, data[start:end]) if end is not None else None
-    if key is not None:
-        hit = _NAMES.get(key, _MISS)
-        if hit is not _MISS:
-            return hit  # type: ignore[return-value]
+    """The key of a Concept Name sequence's first code, None if it has none."""
     code = _code(data, start, end, implicit)
-    name = code_key(code[0] or code[1] or "", code[2] or "") if code is not None else None
-    if key is not None:
-        if len(_NAMES) >= _NODES_MAX:
-            _NAMES.clear()
-        _NAMES[key] = name
-    return name
+    return code_key(code[0] or code[1] or "", code[2] or "") if code is not None else None
 
 
 def _measured(
