@@ -121,16 +121,15 @@ class UnitLog:
     ) -> float | None:
         """The value of the first concept present (in ``node``, default the event), converted to
         ``target``; an array where one value is expected is refused."""
+        parent = node or self.node
         for concept in concepts:
-            item = (node or self.node).first(concept)
-            if item is None:
-                continue
-            num = item.num_value()
+            num = parent.num(concept)
             if num is None:  # sent without a value: an alternative concept may carry one
                 continue
             if num.is_array:
                 self.node.issues.append(
-                    f"{item.path}: {len(num.values)} values where one is expected; left null"
+                    f"{parent.child_path(concept)}: {len(num.values)} values where one is "
+                    "expected; left null"
                 )
                 return None
             f = self.factor(concept, num, target)
@@ -142,10 +141,7 @@ class UnitLog:
     ) -> tuple[float | None, float | None, float | None]:
         """(mean of non-zero, min non-zero, max) of a possibly per-pulse value, converted."""
         for concept in concepts:
-            item = self.node.first(concept)
-            if item is None:
-                continue
-            num = item.num_value()
+            num = self.node.num(concept)
             if num is None:
                 continue
             f = self.factor(concept, num, target)

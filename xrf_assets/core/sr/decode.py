@@ -20,9 +20,11 @@ as before. So a report is decoded here only where both ways give the same values
 from __future__ import annotations
 
 import struct
+from functools import cache
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.sr._snomed_dict import mapping as _SNOMED
 
 from xrf_assets.core.dicom.elements import (
     ITEM,
@@ -66,13 +68,28 @@ _SEQUENCES = frozenset(
 _TEXTS = frozenset({TEXT_VALUE, UID, DATE_TIME, VALUE_TYPE})
 # Code Value, Long Code Value, Coding Scheme Designator, Code Meaning (as sent: any character set)
 Code4 = tuple[str | None, str | None, str | None, bytes | None]
+CodeKey = tuple[str, str]
+# {tag: (value position, value end or None: undefined length)} of an item
+Elements = dict[int, tuple[int, int | None]]
+_SRT_TO_SCT: dict[str, str] = _SNOMED["SRT"]
 _HEAD = struct.Struct("<HH2sH")
 _LONG = struct.Struct("<L")
+_TAG_LENGTH = struct.Struct("<LL")  # item or delimiter tag (one little-endian word), length
 _FLOAT64 = struct.Struct("<d")
 _NODES_MAX = 50_000  # remembered leaf items (a few tens of MB at most); cleared when full
 # (implicit, bytes of a leaf item) -> its node; (implicit, bytes of a code sequence) -> value
 _NODES: dict[tuple[bool, bytes], Node] = {}
 _CODES: dict[tuple[bool, bytes], Code4 | None] = {}
+
+
+@cache
+def code_key(value: str, scheme: str) -> CodeKey:
+    """(value, scheme) with SRT mapped to SCT, so that equal codes have equal keys."""
+    value = value.strip()
+    scheme = scheme.strip()
+    if scheme == "SRT" and value in _SRT_TO_SCT:
+        return _SRT_TO_SCT[value], "SCT"
+    return value, scheme
 
 
 class Declined(Exception):
@@ -81,17 +98,18 @@ class Declined(Exception):
 
 class Node:
     """One content item: its concept name and the values a dose report reads, as sent (text
-    values as bytes, decoded in the report's character set where read). ``name``: (Code Value
-    or Long Code Value, Coding Scheme Designator) of the concept, unnormalised; None without a
-    Concept Name. ``children``: None without a Content Sequence. ``measured``: (Numeric Value,
-    Floating Point Value, unit code value) of the first Measured Value item. ``code``: the
-    first Concept Code item. ``ref``: (class, instance UID) of the first Referenced SOP item.
-    ``cache``: what a reader derived from the node (it may be shared by equal items)."""
+    values as bytes, decoded in the report's character set where read). ``name``: the
+    :func:`code_key` of the concept (Code Value or Long Code Value, Coding Scheme Designator);
+    None without a Concept Name. ``children``: None without a Content Sequence. ``measured``:
+    (Numeric Value, Floating Point Value, unit code value) of the first Measured Value item.
+    ``code``: the first Concept Code item. ``ref``: (class, instance UID) of the first
+    Referenced SOP item. ``cache``: what a reader derived from the node (it may be shared by
+    equal items)."""
 
     __slots__ = ("cache", "children", "code", "measured", "name", "ref", "texts")
 
     def __init__(self) -> None:
-        self.name: tuple[str, str] | None = None
+        self.name: CodeKey | None = None
         self.children: list[Node] | None = None
         self.measured: tuple[str, float | None, str] | None = None
         self.code: Code4 | None = None
@@ -127,10 +145,9 @@ def _items(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[list
     Sequence Delimitation Item), and the position after it."""
     nodes: list[Node] = []
     stop = len(data) if end is None else end
-    unpack = _LONG.unpack_from
+    unpack = _TAG_LENGTH.unpack_from
     while pos < stop:
-        tag = unpack(data, pos)[0]
-        length = unpack(data, pos + 4)[0]
+        tag, length = unpack(data, pos)
         pos += 8
         if tag == _SEQUENCE_END_LE:
             if length or end is not None:
@@ -165,13 +182,11 @@ _ITEM_END_LE = (ITEM_END & 0xFFFF) << 16 | ITEM_END >> 16
 _SEQUENCE_END_LE = (SEQUENCE_END & 0xFFFF) << 16 | SEQUENCE_END >> 16
 
 
-def _elements(
-    data: bytes, pos: int, end: int | None, implicit: bool
-) -> tuple[list[tuple[int, int, int | None]], int]:
-    """[(tag, value position, value end or None: undefined length)] of one item's data set
-    (``end`` None: an item of undefined length), and the position after it. Declines where
-    the element walker would raise or note an anomaly."""
-    found: list[tuple[int, int, int | None]] = []
+def _elements(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Elements, int]:
+    """{tag: (value position, value end or None: undefined length)} of one item's data set
+    (``end`` None: an item of undefined length), in the order sent, and the position after it.
+    Declines where the element walker would raise or note an anomaly."""
+    found: Elements = {}
     stop = len(data) if end is None else end
     head, long, vrs = _HEAD.unpack_from, _LONG.unpack_from, VRS.get
     last = -1
@@ -203,13 +218,13 @@ def _elements(
         if length == UNDEFINED:
             if not is_sequence(tag, None if implicit else vr):
                 raise Declined  # as the element walker refuses it
-            found.append((tag, value_at, None))
+            found[tag] = (value_at, None)
             pos = _sequence_end(data, value_at, implicit)
         else:
             pos = value_at + length
             if pos > stop:
                 raise Declined
-            found.append((tag, value_at, pos))
+            found[tag] = (value_at, pos)
     if end is None:
         raise Declined  # no Item Delimitation Item
     return found, pos
@@ -218,9 +233,9 @@ def _elements(
 def _sequence_end(data: bytes, pos: int, implicit: bool) -> int:
     """Position after the Sequence Delimitation Item of the undefined-length sequence at
     ``pos``, its items checked whole."""
-    unpack = _LONG.unpack_from
+    unpack = _TAG_LENGTH.unpack_from
     while True:
-        tag, length = unpack(data, pos)[0], unpack(data, pos + 4)[0]
+        tag, length = unpack(data, pos)
         pos += 8
         if tag == _SEQUENCE_END_LE:
             if length:
@@ -240,13 +255,11 @@ def _sequence_end(data: bytes, pos: int, implicit: bool) -> int:
 def _item(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Node, int]:
     node = Node()
     found, after = _elements(data, pos, end, implicit)
-    for tag, start, stop in found:
+    for tag, (start, stop) in found.items():
         if tag in _TEXTS:
             node.texts[tag] = data[start:stop]
         elif tag == CONCEPT_NAME_CODE_SEQUENCE:
-            name = _code(data, start, stop, implicit)
-            if name is not None:
-                node.name = (name[0] or name[1] or "", name[2] or "")
+            node.name = _name(data, start, stop, implicit)
         elif tag == CONTENT_SEQUENCE:
             node.children = _items(data, start, stop, implicit)[0]
         elif tag == MEASURED_VALUE_SEQUENCE:
@@ -263,16 +276,14 @@ def _item(data: bytes, pos: int, end: int | None, implicit: bool) -> tuple[Node,
     return node, after
 
 
-def _first_item(
-    data: bytes, pos: int, end: int | None, implicit: bool
-) -> dict[int, tuple[int, int | None]] | None:
+def _first_item(data: bytes, pos: int, end: int | None, implicit: bool) -> Elements | None:
     """{tag: (value position, value end)} of the first item of a sequence of code-like items
     (every item checked), or None if it has none."""
-    first: dict[int, tuple[int, int | None]] | None = None
+    first: Elements | None = None
     stop = len(data) if end is None else end
-    unpack = _LONG.unpack_from
+    unpack = _TAG_LENGTH.unpack_from
     while pos < stop:
-        tag, length = unpack(data, pos)[0], unpack(data, pos + 4)[0]
+        tag, length = unpack(data, pos)
         pos += 8
         if tag == _SEQUENCE_END_LE:
             if length or end is not None:
@@ -287,13 +298,13 @@ def _first_item(
                 raise Declined
             found, pos = _elements(data, pos, pos + length, implicit)
         if first is None:
-            first = {tag: (start, value_end) for tag, start, value_end in found}
+            first = found
     if end is None:
         raise Declined
     return first
 
 
-def _raw(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> bytes | None:
+def _raw(data: bytes, item: Elements, tag: int) -> bytes | None:
     """The bytes of a text value of ``item``; None where absent (a sequence declines)."""
     found = item.get(tag)
     if found is None:
@@ -303,7 +314,7 @@ def _raw(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> byte
     return data[found[0] : found[1]]
 
 
-def _ascii(data: bytes, item: dict[int, tuple[int, int | None]], tag: int) -> str | None:
+def _ascii(data: bytes, item: Elements, tag: int) -> str | None:
     """A text value of ``item``, stripped, None where absent or empty, as ``items.text``
     reads it; a sequence or non-ASCII bytes where text belongs decline."""
     found = item.get(tag)
@@ -343,6 +354,12 @@ def _code(data: bytes, start: int, end: int | None, implicit: bool) -> Code4 | N
 
 
 _MISS = object()
+
+
+def _name(data: bytes, start: int, end: int | None, implicit: bool) -> CodeKey | None:
+    """The key of a Concept Name sequence's first code, None if it has none."""
+    code = _code(data, start, end, implicit)
+    return code_key(code[0] or code[1] or "", code[2] or "") if code is not None else None
 
 
 def _measured(

@@ -13,23 +13,17 @@ are decoded by ``sr_items`` only when asked for.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from statistics import fmean
+from typing import NamedTuple
 
 from pydicom.dataset import Dataset
-from pydicom.sr._snomed_dict import mapping as _SNOMED
 from pydicom.sr.coding import Code
 
 from xrf_assets.core.dicom.values import parse_dt
 from xrf_assets.core.sr import items as sr_items
-from xrf_assets.core.sr.decode import Node, content_of
+from xrf_assets.core.sr.decode import CodeKey, Node, code_key, content_of
 from xrf_assets.core.sr.items import Item, MalformedSequence
-
-CodeKey = tuple[str, str]
-
-_SRT_TO_SCT: dict[str, str] = _SNOMED["SRT"]
 
 # attribute tags of content items (PS3.3 C.17.3, C.18)
 CONTENT_SEQUENCE = 0x0040A730
@@ -53,16 +47,6 @@ VALUE_TYPE = 0x0040A040
 # marks an issue where part of the tree could not be read: what it held is lost (dose reports
 # with such an issue are ``partial``)
 DAMAGED = "damaged content item, its content is lost"
-
-
-@cache
-def code_key(value: str, scheme: str) -> CodeKey:
-    """(value, scheme) with SRT mapped to SCT, so that equal codes have equal keys."""
-    value = value.strip()
-    scheme = scheme.strip()
-    if scheme == "SRT" and value in _SRT_TO_SCT:
-        return _SRT_TO_SCT[value], "SCT"
-    return value, scheme
 
 
 def key_of(code: Code) -> CodeKey:
@@ -142,6 +126,33 @@ def _node_code(node: Node, encodings: list[str]) -> Code | None:
 
 
 _NONE = object()
+_ABSENT: list[Item | Node] = []
+
+
+def _values(raw: str, precise: float | None) -> tuple[float, ...] | None:
+    """The numbers of a Numeric Value (the Floating Point Value where it is the one number);
+    None where they are not all finite numbers."""
+    try:
+        values = tuple(map(float, raw.split("\\"))) if "\\" in raw else (float(raw),)
+    except ValueError:
+        return None
+    if not values or not all(map(math.isfinite, values)):
+        return None
+    if precise is not None and len(values) == 1:  # same value, full precision
+        return (precise,)
+    return values
+
+
+def _decoded_num(node: Node) -> NumValue | None:
+    """The value of a decoded NUM item, remembered on it (an item with the same bytes is the
+    same node); None without one or where it is not a number."""
+    num = node.cache.get("num")
+    if num is None and node.measured is not None:
+        raw, precise, unit = node.measured
+        values = _values(raw, precise)
+        if values is not None:
+            num = node.cache["num"] = NumValue(values, unit)
+    return num  # type: ignore[return-value]
 
 
 def concept_of(ds: Dataset) -> Code | None:
@@ -150,9 +161,9 @@ def concept_of(ds: Dataset) -> Code | None:
     return _code_item(seq[0], sr_items.encodings_of(ds)) if seq else None
 
 
-@dataclass(frozen=True, slots=True)
-class NumValue:
-    """A NUM item's value: several numbers where a vendor sends a per-pulse array."""
+class NumValue(NamedTuple):
+    """A NUM item's value: several numbers where a vendor sends a per-pulse array (a tuple:
+    immutable as a value shared by equal items must be, and cheap to build, one per NUM item)."""
 
     values: tuple[float, ...]
     unit: str
@@ -250,10 +261,13 @@ class ContentNode:
                 children = []
             for n, child in enumerate(children, start=1):
                 if isinstance(child, Node):
-                    name = child.name
-                    key = code_key(*name) if name is not None else None
+                    key = child.name
                     if key is not None:
-                        index.setdefault(key, []).append(child)
+                        found = index.get(key)
+                        if found is None:
+                            index[key] = [child]
+                        else:
+                            found.append(child)
                         continue
                     raw = child.texts.get(VALUE_TYPE)
                     typed = raw is not None and sr_items.decoded(raw, encodings)
@@ -273,10 +287,8 @@ class ContentNode:
             self._index = index
         return self._index
 
-    def _node(self, item: Item | Node, path: str) -> ContentNode:
-        return ContentNode(item, self.issues, path, self.encodings)
-
-    def _child_path(self, code: Code, n: int | None = None) -> str:
+    def child_path(self, code: Code, n: int | None = None) -> str:
+        """The ``path`` of the (``n``-th) child with concept ``code``."""
         name = code.value if n is None else f"{code.value}[{n}]"
         return f"{self.path}/{name}" if self.path else name
 
@@ -286,27 +298,35 @@ class ContentNode:
         out: list[ContentNode] = []
         for code in codes:
             for n, child in enumerate(index.get(key_of(code), ()), start=1):
-                out.append(self._node(child, self._child_path(code, n)))
+                out.append(
+                    ContentNode(child, self.issues, self.child_path(code, n), self.encodings)
+                )
         return out
 
     def has(self, code: Code) -> bool:
         return key_of(code) in self._children()
+
+    def _found(self, code: Code) -> list[Item | Node]:
+        """The children with concept ``code``: where there is one, decoded, the shortcuts read
+        it without a node object; else through ``first``, which notes several."""
+        index = self._index if self._index is not None else self._children()
+        return index.get(key_of(code), _ABSENT)
 
     def first(self, *codes: Code) -> ContentNode | None:
         """The child with the first of ``codes`` present (current before retired codes).
 
         More than one such child where the template allows one is noted and the first used.
         """
-        index = self._children()
+        index = self._index if self._index is not None else self._children()
         for code in codes:
             found = index.get(key_of(code))
             if found:
+                path = self.child_path(code)
                 if len(found) > 1:
                     self.issues.append(
-                        f"{self._child_path(code)}: {len(found)} items where one is expected; "
-                        "the first is used"
+                        f"{path}: {len(found)} items where one is expected; the first is used"
                     )
-                return self._node(found[0], self._child_path(code))
+                return ContentNode(found[0], self.issues, path, self.encodings)
         return None
 
     # -- values of this item -------------------------------------------------------------------
@@ -319,14 +339,9 @@ class ContentNode:
         """
         item = self.item
         if isinstance(item, Node):
-            num = item.cache.get("num")
-            if num is not None:  # an item with these bytes was read before
-                return num  # type: ignore[return-value]
-            if item.measured is None:
-                return None
-            num = self._num(item.measured)
-            if num is not None:
-                item.cache["num"] = num
+            num = _decoded_num(item)
+            if num is None and item.measured is not None:
+                self._not_a_number(item.measured[0])
             return num
         try:
             measured = sr_items.memo_first(item, MEASURED_VALUE_SEQUENCE, self.encodings, _measured)
@@ -335,22 +350,17 @@ class ContentNode:
             return None
         if measured is None:
             return None
-        return self._num(measured)
-
-    def _num(self, measured: tuple[str, float | None, str | MalformedSequence]) -> NumValue | None:
         raw, precise, unit = measured
-        try:
-            values = tuple(float(v) for v in raw.split("\\"))
-        except ValueError:
-            values = ()
-        if not values or not all(map(math.isfinite, values)):
-            self.issues.append(f"{self.path}: Numeric Value {raw!r} is not a number")
+        values = _values(raw, precise)
+        if values is None:
+            self._not_a_number(raw)
             return None
-        if len(values) == 1 and precise is not None:  # same value, full precision
-            values = (precise,)
         if isinstance(unit, MalformedSequence):
             raise MalformedSequence(str(unit))  # as before: the report cannot be read
         return NumValue(values, unit)
+
+    def _not_a_number(self, raw: str) -> None:
+        self.issues.append(f"{self.path}: Numeric Value {raw!r} is not a number")
 
     def code_value(self) -> Code | None:
         """Concept Code Sequence (0040,A168) of a CODE item."""
@@ -402,8 +412,26 @@ class ContentNode:
     # -- shortcuts: the value of the first child with a concept ---------------------------------
 
     def code(self, *codes: Code) -> Code | None:
+        if len(codes) == 1:
+            found = self._found(codes[0])
+            if not found:
+                return None
+            if len(found) == 1 and type(found[0]) is Node:
+                return _node_code(found[0], self.encodings)
         node = self.first(*codes)
         return node.code_value() if node is not None else None
+
+    def num(self, code: Code) -> NumValue | None:
+        """``first(code).num_value()``."""
+        found = self._found(code)
+        if not found:
+            return None
+        if len(found) == 1 and type(found[0]) is Node:
+            num = _decoded_num(found[0])
+            if num is not None or found[0].measured is None:
+                return num
+        node = self.first(code)  # several, or not a number: noted there
+        return node.num_value() if node is not None else None
 
     def text(self, *codes: Code) -> str | None:
         node = self.first(*codes)
