@@ -6,18 +6,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from xrf_assets.core.ingest.publish import UID_COLUMNS
 from xrf_assets.core.linking.links import LinkResult, LinkSettings, link_images
 from xrf_assets.synth import GroundTruth
-
-_UIDS = {
-    "images": ("sop_instance_uid", "study_instance_uid", "series_instance_uid"),
-    "irradiation_events": (
-        "irradiation_event_uid",
-        "report_sop_instance_uid",
-        "study_instance_uid",
-    ),
-    "event_image_refs": ("irradiation_event_uid", "referenced_sop_instance_uid"),
-}
 
 
 def _tables(truth: GroundTruth) -> dict[str, pl.DataFrame]:
@@ -54,7 +45,7 @@ def _tiled(tables: dict[str, pl.DataFrame], copies: int) -> dict[str, pl.DataFra
     for table, df in tables.items():
         frames = []
         for k in range(copies):
-            exprs = [pl.col(c) + f".{k}" for c in _UIDS[table]]
+            exprs = [pl.col(c) + f".{k}" for c in UID_COLUMNS[table]]
             if "room_id" in df.columns:
                 exprs.append(pl.col("room_id") + f"#{k}")
             if table == "images":

@@ -195,7 +195,7 @@ def _final_status(
 
 # table -> columns holding a DICOM UID of an instance, study or series or event (SOP Class and
 # Transfer Syntax UIDs are standard constants and identify nobody); accession number columns
-_UID_COLUMNS: dict[str, tuple[str, ...]] = {
+UID_COLUMNS: dict[str, tuple[str, ...]] = {
     "dicom_files": ("sop_instance_uid", "study_instance_uid"),
     "images": ("sop_instance_uid", "study_instance_uid", "series_instance_uid"),
     "irradiation_events": (
@@ -234,7 +234,7 @@ def published_names(table: str, df: pl.DataFrame, privacy: PrivacySettings) -> p
         out[column] = _mapped(df.get_column(column), privacy.file_id)
     if privacy.hash_identifiers:
         for columns, fn in (
-            (_UID_COLUMNS, privacy.uid),
+            (UID_COLUMNS, privacy.uid),
             (_ACCESSION, privacy.accession),
             (_TEXTS, privacy.text),
         ):
