@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dagster._core.instance.ref import InstanceRef
 
 log = logging.getLogger(__name__)
+PRESTARTED = 2  # workers started before the ingest; each starts a browser and an instance
 _INSTANCE: DagsterInstance | None = None  # the worker's, opened once at its start
 
 
@@ -72,8 +73,9 @@ class AuditWorkers:
             initializer=_start_worker,
             initargs=(dict(os.environ), os.getcwd(), ref),
         )
-        # the pool starts a process for each task that finds no idle one: all of them, now
-        for _ in range(workers):
+        # the pool starts a process for each task that finds no idle one: two now (the months
+        # are not known before the ingest; a many-core host starts the rest when months come)
+        for _ in range(min(workers, PRESTARTED)):
             self._pool.submit(_started)
 
     def __enter__(self) -> AuditWorkers:
