@@ -8,6 +8,8 @@ reader.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,30 @@ def test_workers_that_cannot_start_stop_the_run(tmp_path: Path) -> None:
     ctx = ReaderContext(tmp_path, UnloadablePrivacy("identified"))
     with pytest.raises(ReaderPoolError, match="before reading any file"):
         list(read_batches(ctx, paths, workers=2, batch_size=2))
+
+
+def test_the_fork_server_ends_without_its_teardown_when_its_caller_exits(tmp_path: Path) -> None:
+    """The server shares the caller's stdout: a pipe reading the run's output gets its end when
+    the caller exits, not after the server has torn its imports down (exit handlers included)."""
+    marker = tmp_path / "teardown_ran"
+    (tmp_path / "exit_marker.py").write_text(
+        f"import atexit, pathlib\natexit.register(pathlib.Path({str(marker)!r}).touch)\n"
+    )
+    script = (
+        "from xrf_assets.core.ingest.pool import start_reader_server\n"
+        "if __name__ == '__main__':\n"
+        "    start_reader_server(also=['exit_marker'])\n"
+        "    from multiprocessing import forkserver\n"
+        "    print(forkserver._forkserver._forkserver_pid, flush=True)\n"
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    assert done.stdout.strip().isdigit()  # the server ran, and its stdout has closed
+    assert not marker.exists()  # with no teardown run before

@@ -21,7 +21,8 @@ _CONTEXT: ReaderContext | None = None
 # Workers fork from a server that has imported the reader once (pydicom, polars: ~1.5 s of CPU a
 # process), so a worker, and every fresh pool of the isolation path, starts in milliseconds.
 SERVER = multiprocessing.get_context("forkserver")  # also the month audits' (pipelines)
-SERVER.set_forkserver_preload([__name__])
+_EXIT_AT_ONCE = "xrf_assets.core.ingest.server_exit"  # imported last: see that module
+SERVER.set_forkserver_preload([__name__, _EXIT_AT_ONCE])
 
 
 def start_reader_server(also: Sequence[str] = ()) -> None:
@@ -30,7 +31,7 @@ def start_reader_server(also: Sequence[str] = ()) -> None:
     Dagster, whose month audit workers fork from it too: seconds of start-up)."""
     from multiprocessing import forkserver
 
-    SERVER.set_forkserver_preload([__name__, *also])
+    SERVER.set_forkserver_preload([__name__, *also, _EXIT_AT_ONCE])
     forkserver.ensure_running()
 
 
