@@ -108,6 +108,7 @@ def test_a_table_written_in_batches_reads_as_one(tmp_path: Path) -> None:
     info = store.write_batches("event_image_links", iter(batches))
     assert info.rows == 3
     assert_frame_equal(store.read("event_image_links"), pl.concat(batches))
+    assert store.rows("event_image_links") == 3  # from the footers of the batches' row groups
     store.write_batches("event_image_links", iter([]))
     assert_frame_equal(store.read("event_image_links"), contract("event_image_links").empty())
 
@@ -144,6 +145,7 @@ def test_monthly_table_is_hive_partitioned_and_readable_whole(tmp_path: Path) ->
         store.write("study_dose", df, month=month)
     assert (tmp_path / "study_dose" / "month=2026-10" / "part-0.parquet").exists()
     assert store.months("study_dose") == ["2026-09", "2026-10"]
+    assert store.rows("study_dose") == 2
 
     pattern = f"{tmp_path}/study_dose/**/*.parquet"
     by_polars = pl.scan_parquet(pattern, hive_partitioning=True).collect().sort("month")
@@ -166,7 +168,7 @@ def test_rows_of_another_month_are_refused(tmp_path: Path) -> None:
 
 def test_never_written_table_reads_empty_with_its_schema(tmp_path: Path) -> None:
     df = TableStore(tmp_path).read("irradiation_events")
-    assert df.height == 0
+    assert df.height == 0 == TableStore(tmp_path).rows("irradiation_events")
     assert df.schema["dap_gy_m2"] == pl.Float64
 
 

@@ -304,6 +304,10 @@ class TableStore:
             return c.empty().lazy()
         return pl.scan_parquet(target).select(c.column_names).cast(c.schema)
 
+    def rows(self, table: str) -> int:
+        """The table's row count, from the Parquet footers: no column is decoded."""
+        return int(self.scan(table).select(pl.len()).collect().item())
+
     def _read_month(
         self, c: Contract, month: str, where: pl.Expr | None = None
     ) -> pl.DataFrame | None:
