@@ -80,6 +80,16 @@ def test_duplicate_primary_key_is_refused(tmp_path: Path) -> None:
         TableStore(tmp_path).write("event_image_links", df)
 
 
+def test_key_check_counts_every_row_of_a_shared_key_only(tmp_path: Path) -> None:
+    """Whole keys are compared where their hashes collide: keys that share one column's value
+    (or hold each other's values) are distinct, and each row of a shared key counts."""
+    rows = [(str(e), str(i), "time_window") for e in range(50) for i in range(40)]
+    TableStore(tmp_path).write("event_image_links", _links(*rows))
+    again = [rows[7], (*rows[7][:2], "report_reference")]
+    with pytest.raises(SchemaViolation, match="3 rows share a primary key"):
+        TableStore(tmp_path).write("event_image_links", _links(*rows, *again))
+
+
 def test_null_in_required_column_is_refused(tmp_path: Path) -> None:
     df = frame_from_rows("unlinked_images", [{"sop_instance_uid": "1"}])
     with pytest.raises(SchemaViolation, match="reason"):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from xrf_assets.core.ingest.publish import UID_COLUMNS
-from xrf_assets.core.linking.links import LinkResult, LinkSettings, link_images
+from xrf_assets.core.linking import links
+from xrf_assets.core.linking.links import LinkResult, LinkSettings, link_images, link_inputs
+from xrf_assets.core.store import TableStore
 from xrf_assets.synth import GroundTruth
 
 
@@ -101,3 +105,21 @@ def test_images_without_a_room_and_events_of_another_room_stay_linked(
         > 0
     )
     _assert_same(grouped, whole)
+
+
+def test_scans_and_fingerprint_slices_link_as_one_run(
+    synth_truth: GroundTruth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs given as scans of the store (``link_inputs``: only the prepared frames are held) and
+    the fingerprint pairs built a few images at a time give the frames of one run over whole
+    frames."""
+    tables = _tiled(_tables(synth_truth), 2)
+    whole = link_images(*tables.values(), group_images=10**9)
+    store = TableStore(tmp_path)
+    for table, df in tables.items():
+        store.write(table, df)
+    monkeypatch.setattr(links, "SEARCH_IMAGES", 7)
+    sliced = link_images(*link_inputs(store), group_images=1)
+    sources = set(whole.clock_offsets.get_column("source"))
+    assert {"fingerprint_day", "fingerprint_room"} & sources
+    _assert_same(sliced, whole)

@@ -30,12 +30,14 @@ otherwise, counted in the metadata where only one side does).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from xrf_assets.core.linking import clock
 from xrf_assets.core.linking.times import (
+    ANGLES,
     LINK_COLUMNS,
     fingerprint,
     prepare_events,
@@ -58,8 +60,18 @@ REASONS = (
 )
 _PAIR = ["irradiation_event_uid", "sop_instance_uid"]
 _Source = tuple[str, pl.DataFrame, list[str]]  # name, offsets, their keys (clock.resolve_offsets)
-# Images per group of rooms linked at once: memory follows a group, not the archive.
-GROUP_IMAGES = 100_000
+# Images per group of rooms linked at once: memory follows a group, not the archive. At 1M images
+# and 1.5M events 50k peaks at 1.52 GB, 100k at 1.65 GB, for about 1 cpu s less.
+GROUP_IMAGES = 50_000
+# The columns of the pairs ``clock.pattern_offsets`` searches; those the window join and the pair
+# times read (``_window_pairs``), and those the fingerprint reads (``times.fingerprint``).
+_SEARCHED = ["room_id", "day", "sop_instance_uid", "diff_s", "dur_s"]
+_WINDOW_IMG = ["room_id", "day", "sop_instance_uid", "study_instance_uid", "img_t_s", "img_utc_off"]
+_WINDOW_EV = ["ev_study", "ev_room", "ev_t_s", "ev_utc_off", "dur_s"]
+_FINGERPRINT_IMG = ["img_dap", "img_kvp", "img_frames", "img_run_s", *(f"img_{a}" for a in ANGLES)]
+_FINGERPRINT_EV = ["ev_dap", "ev_kvp", "ev_pulses", "ev_run_s", *(f"ev_{a}" for a in ANGLES)]
+# Images per slice of a group's fingerprint pairs (``_fingerprint_pairs``).
+SEARCH_IMAGES = 25_000
 
 
 @dataclass(frozen=True)
@@ -157,9 +169,8 @@ def _uid_links(
         .select("irradiation_event_uid", sop_instance_uid="referenced_sop_instance_uid")
         .unique()
     )
-    usable = referenced.join(known, on="irradiation_event_uid").join(
-        images.select("sop_instance_uid"), on="sop_instance_uid"
-    )
+    of_known = referenced.join(known, on="irradiation_event_uid")
+    usable = of_known.join(images.select("sop_instance_uid"), on="sop_instance_uid")
     by_report = usable.with_columns(link_method=pl.lit("report_reference"))
     disagree = by_report.join(by_image, on=_PAIR, how="anti").join(
         by_image.select("sop_instance_uid").unique(), on="sop_instance_uid"
@@ -194,9 +205,9 @@ def _uid_links(
         "references_to_unknown_events": referenced.join(
             known, on="irradiation_event_uid", how="anti"
         ).height,
-        "references_without_image": referenced.join(known, on="irradiation_event_uid")
-        .join(images.select("sop_instance_uid"), on="sop_instance_uid", how="anti")
-        .height,
+        "references_without_image": of_known.join(
+            images.select("sop_instance_uid"), on="sop_instance_uid", how="anti"
+        ).height,
     }
     return links, conflict_images, counts
 
@@ -218,14 +229,30 @@ def _series_planes(uid_links: pl.DataFrame, img: pl.DataFrame, ev: pl.DataFrame)
     )
 
 
-def _uid_sources(uid_pairs: pl.DataFrame, s: LinkSettings) -> list[_Source]:
-    """The offsets the UID pairs give, per day then per room (see :func:`_offsets`)."""
+def _uid_sources(
+    uid_links: pl.DataFrame, img: pl.DataFrame, ev: pl.DataFrame, s: LinkSettings
+) -> list[_Source]:
+    """The offsets the UID pairs give, per day then per room (see :func:`_offsets`), for the whole
+    run before any group is built: from the pairs' times alone, and a group of rooms (``img``'s
+    ``group``) at a time, as sorting every pair at once cost more."""
+    times = ["sop_instance_uid", "room_id", "day", "img_t_s", "img_utc_off", "group"]
+    pairs = with_pair_times(
+        uid_links.select(_PAIR)
+        .join(img.select(times), on="sop_instance_uid")
+        .join(
+            ev.select("irradiation_event_uid", "ev_t_s", "ev_utc_off", "dur_s"),
+            on="irradiation_event_uid",
+        )
+    )
+    parts = pairs.partition_by("group") or [pairs]
     room, day = ["room_id"], ["room_id", "day"]
     uid_scopes = [("day", day), ("room", room)] if s.per_day_offsets else [("room", room)]
     return [
         (
             f"uid_pairs_{scope}",
-            clock.uid_offsets(uid_pairs, keys, s.offset_slack_s, s.min_pairs_for_offset),
+            pl.concat(
+                clock.uid_offsets(p, keys, s.offset_slack_s, s.min_pairs_for_offset) for p in parts
+            ),
             keys,
         )
         for scope, keys in uid_scopes
@@ -251,6 +278,7 @@ def _offsets(
     ``searching``: whether any image of the run needs a search (``_need``; ``need`` is this group's
     rooms'), ``spread_s``: the UTC spread of those images against every event (it widens the
     reach): both are the whole run's, so a group's offsets are those of a run over every group.
+    ``uid_sources`` are the whole run's too; only this group's rooms meet them.
 
     Trust order: UID pairs of the day, then of the room (clocks drift: a day's own pairs first);
     then fingerprints of the day, then of the room (pairs whose DAP or three other shared values
@@ -285,11 +313,7 @@ def _offsets(
         return found.filter("accepted")
 
     widen = s.max_fingerprint_offset_s + s.offset_slack_s + spread_s
-    matched = (
-        with_pair_times(window_pairs(need, ev, "img_t_s", widen))
-        .with_columns(**fingerprint(s.angle_tolerance_deg))
-        .filter("fp_strong")
-    )
+    matched = _fingerprint_pairs(need, ev, widen, s.angle_tolerance_deg)
     for scope, keys in uid_scopes:
         sources.append(
             (f"fingerprint_{scope}", search(matched, keys, widen, s.min_fingerprint_pairs), keys)
@@ -300,7 +324,7 @@ def _offsets(
         # by a similar lead, which gives "true offset + lead" a second peak when only runs store.
         runs = ev.filter(pl.col("event_type").ne_missing("fluoroscopy"))
         widen = s.max_clock_offset_s + s.offset_slack_s + spread_s
-        tries = [with_pair_times(window_pairs(need, e, "img_t_s", widen)) for e in (ev, runs)]
+        tries = [_pattern_pairs(need, e, widen) for e in (ev, runs)]
         for scope, keys in reversed(uid_scopes):
             every, acquisitions = (
                 search(p, keys, s.max_clock_offset_s, s.min_pairs_for_offset) for p in tries
@@ -315,6 +339,44 @@ def _offsets(
     return clock.resolve_offsets(img.drop_nulls(["room_id", "day"]), sources)
 
 
+def _window_pairs(
+    need: pl.DataFrame,
+    ev: pl.DataFrame,
+    widen_s: float,
+    img_columns: Sequence[str] = (),
+    ev_columns: Sequence[str] = (),
+) -> pl.DataFrame:
+    """``window_pairs`` with pair times, joined from only the columns the window reads and those
+    given: the time-pattern pairs of a group's 100k searched images took 280 MB with every
+    column, 110 MB with these."""
+    img = need.select(*_WINDOW_IMG, *img_columns)
+    return with_pair_times(
+        window_pairs(img, ev.select(*_WINDOW_EV, *ev_columns), "img_t_s", widen_s)
+    )
+
+
+def _pattern_pairs(need: pl.DataFrame, ev: pl.DataFrame, widen_s: float) -> pl.DataFrame:
+    """The pairs a time-pattern search reads (``clock.pattern_offsets``)."""
+    return _window_pairs(need, ev, widen_s).select(_SEARCHED)
+
+
+def _fingerprint_pairs(
+    need: pl.DataFrame, ev: pl.DataFrame, widen_s: float, angle_tolerance_deg: float
+) -> pl.DataFrame:
+    """The pairs a fingerprint search reads: those whose fingerprints match strongly, built
+    ``SEARCH_IMAGES`` images at a time (the pairs of 100k images with every event of their study
+    within three hours took 490 MB at once with every column, 235 MB so)."""
+    return pl.concat(
+        _window_pairs(
+            need.slice(start, SEARCH_IMAGES), ev, widen_s, _FINGERPRINT_IMG, _FINGERPRINT_EV
+        )
+        .with_columns(**fingerprint(angle_tolerance_deg))
+        .filter("fp_strong")
+        .select(_SEARCHED)
+        for start in range(0, max(need.height, 1), SEARCH_IMAGES)
+    )
+
+
 def _declared(offset_s: float) -> dict[str, pl.Expr]:
     return {
         "pairs": pl.lit(0, pl.Int64),
@@ -325,11 +387,12 @@ def _declared(offset_s: float) -> dict[str, pl.Expr]:
     }
 
 
-def link_inputs(store: TableStore) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """images, irradiation_events and event_image_refs with only the columns the linker reads:
-    at 1M images and 1.4M events the rest would be most of its memory."""
+def link_inputs(store: TableStore) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """Scans of images, irradiation_events and event_image_refs with only the columns the linker
+    reads: at 1M images and 1.4M events the rest would be most of its memory. ``link_images``
+    loads from them what it prepares, so the tables as read are not held through the run."""
     images, events, refs = (
-        store.read(t, columns=LINK_COLUMNS[t])
+        store.scan(t).select(LINK_COLUMNS[t])
         for t in ("images", "irradiation_events", "event_image_refs")
     )
     return images, events, refs
@@ -352,25 +415,27 @@ class _Group:
         return self.img.join(self.uid_links, on="sop_instance_uid", how="anti")
 
 
-def _groups(
-    img: pl.DataFrame, ev: pl.DataFrame, uid_links: pl.DataFrame, group_images: int
-) -> list[_Group]:
-    """Rooms in groups of about ``group_images`` images (images without a room: one group). A link,
-    a clock offset and an unlinked reason never cross a room, so each group links alone."""
-    per_room = img.group_by("room_id").agg(n=pl.len()).sort("room_id", nulls_last=True)
-    number = per_room.select(
-        "room_id",
-        group=pl.when(pl.col("room_id").is_null())
-        .then(-1)
-        .otherwise((pl.col("n").cum_sum() - pl.col("n")) // group_images),
-    )
-    img = img.join(number, on="room_id", how="left", nulls_equal=True, maintain_order="left")
+def _group_numbers(img: pl.DataFrame, group_images: int) -> pl.Series:
+    """The group of each image: rooms in groups of about ``group_images`` images (images without a
+    room: group -1). A link, a clock offset and an unlinked reason never cross a room, so each
+    group links alone."""
+    before = pl.col("room_id").rank("min") - 1  # images in the rooms sorted before this one's
+    return img.select(group=(before // group_images).fill_null(-1)).to_series()
+
+
+def _groups(img: pl.DataFrame, ev: pl.DataFrame, uid_links: pl.DataFrame) -> Iterator[_Group]:
+    """The groups of ``img`` (its ``group``), each built as it is reached, so that only the one
+    being linked is held: the eleven groups of 1M images built at once held another copy of the
+    images and of most events."""
     if not img.height:
-        return [_Group(img.drop("group"), ev, uid_links)]
-    groups = []
-    for (_,), part in img.group_by("group", maintain_order=True):
-        part = part.drop("group")
-        links = uid_links.join(part.select("sop_instance_uid"), on="sop_instance_uid", how="semi")
+        yield _Group(img.drop("group"), ev, uid_links)
+        return
+    numbered = uid_links.join(
+        img.select("sop_instance_uid", "group"), on="sop_instance_uid", maintain_order="left"
+    )
+    for n in img.get_column("group").unique(maintain_order=True):
+        part = img.filter(pl.col("group") == n).drop("group")
+        links = numbered.filter(pl.col("group") == n).drop("group")
         met = (
             pl.col("ev_room").is_in(part.get_column("room_id").drop_nulls().unique().implode())
             | pl.col("ev_study").is_in(
@@ -380,38 +445,50 @@ def _groups(
                 links.get_column("irradiation_event_uid").implode()
             )
         )
-        groups.append(_Group(part, ev.filter(met), links))
-    return groups
+        yield _Group(part, ev.filter(met), links)
+
+
+def _search_reach(
+    img: pl.DataFrame, ev: pl.DataFrame, uid_links: pl.DataFrame, uid_sources: list[_Source]
+) -> tuple[bool, float]:
+    """Whether any image of the run needs a clock search (``_need``), and the UTC spread of those
+    images against every event: what ``_offsets`` needs of the whole run."""
+    leftover = img.select("sop_instance_uid", "room_id", "img_utc_off").join(
+        uid_links, on="sop_instance_uid", how="anti"
+    )
+    searched = _need(leftover, uid_sources)
+    return searched.height > 0, utc_spread_s(searched, ev)
 
 
 def link_images(
-    images: pl.DataFrame,
-    events: pl.DataFrame,
-    refs: pl.DataFrame,
+    images: pl.DataFrame | pl.LazyFrame,
+    events: pl.DataFrame | pl.LazyFrame,
+    refs: pl.DataFrame | pl.LazyFrame,
     settings: LinkSettings | None = None,
     group_images: int = GROUP_IMAGES,
 ) -> LinkResult:
     """Link `images` rows to `irradiation_events` rows, using `event_image_refs` (113795).
 
     Returns `event_image_links` and `unlinked_images` contract frames (validated), the clock
-    offsets used and the counts the asset shows. The UID links are found over the whole run; the
-    clock offsets and time windows per group of rooms (``group_images`` images), which gives the
-    same frames with the memory of one group.
+    offsets used and the counts the asset shows. The UID links and the offsets they give are
+    found over the whole run; the other clock offsets and the time windows per group of rooms
+    (``group_images`` images), which gives the same frames with the memory of one group. The
+    inputs may be scans (``link_inputs``): then only the prepared frames are held.
     """
     s = settings or LinkSettings()
-    img = prepare_images(images)
+    img = prepare_images(images, "irradiation_event_uids")
     ev = prepare_events(events)
-    uid_links, conflict_images, counts = _uid_links(images, events, refs)
+    uid_links, conflict_images, counts = _uid_links(img, ev, refs.lazy().collect())
+    img = img.drop("irradiation_event_uids")
+    img = img.with_columns(_group_numbers(img, group_images))
     planes = _series_planes(uid_links, img, ev)
-    groups = _groups(img, ev, uid_links, group_images)
-    uid_sources = [_uid_sources(g.uid_pairs(), s) for g in groups]
-    need = [_need(g.leftover(), u) for g, u in zip(groups, uid_sources, strict=True)]
-    searched = pl.concat(need)
-    searching, spread_s = searched.height > 0, utc_spread_s(searched, ev)
+    uid_sources = _uid_sources(uid_links, img, ev, s)
+    searching, spread_s = _search_reach(img, ev, uid_links, uid_sources)
 
     links, unlinked, offsets, mixed = [], [], [], 0
-    for group, sources, needed in zip(groups, uid_sources, need, strict=True):
-        found = _offsets(sources, needed, group.img, group.ev, s, searching, spread_s)
+    for group in _groups(img, ev, uid_links):
+        needed = _need(group.leftover(), uid_sources)
+        found = _offsets(uid_sources, needed, group.img, group.ev, s, searching, spread_s)
         leftover = group.leftover().join(planes, on="series_instance_uid", how="left")
         window_links, not_linked = classify_leftovers(leftover, group.ev, found, s)
         uid_rows = (
@@ -435,7 +512,7 @@ def link_images(
         mixed += int(window_links.get_column("mixed_utc").sum())
     links_frame = pl.concat(links).sort(_PAIR[::-1])
     counts["links_compared_local_mixed_utc"] = mixed
-    counts["images"] = images.height
+    counts["images"] = img.height
     counts["images_linked"] = links_frame.get_column("sop_instance_uid").n_unique()
     return LinkResult(
         links=validate("event_image_links", links_frame),

@@ -50,9 +50,10 @@ def _image_selection() -> list[pl.Expr]:
     ]
 
 
-def prepare_images(images: pl.DataFrame) -> pl.DataFrame:
-    """The `images` columns the linker needs; ``img_t_s``: local time in s; ``day``: its date."""
-    return images.select(_image_selection())
+def prepare_images(images: pl.DataFrame | pl.LazyFrame, *keep: str) -> pl.DataFrame:
+    """The `images` columns the linker needs, and ``keep`` as they are; ``img_t_s``: local time in
+    s; ``day``: its date. From a scan, only the columns these read are loaded."""
+    return images.lazy().select(*_image_selection(), *keep).collect()
 
 
 def read_columns(selection: list[pl.Expr]) -> set[str]:
@@ -104,14 +105,14 @@ def _event_selection() -> list[pl.Expr]:
     ]
 
 
-def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
+def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The `irradiation_events` columns the linker needs, renamed apart from the image side.
 
     ``dur_s`` is ``window_duration_s``; ``ev_run_s``, the run length an image's frames are
     compared with, is the duration only where trusted (pulses / rate would repeat the frames
     vs pulses fingerprint).
     """
-    return events.select(_event_selection())
+    return events.lazy().select(_event_selection()).collect()
 
 
 # per input table, the columns the linker reads (prepared above, plus the UID link columns)
