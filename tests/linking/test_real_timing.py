@@ -8,6 +8,7 @@ from datetime import datetime
 import polars as pl
 import pytest
 from builders.corpus import CORPUS
+from polars.testing import assert_frame_equal
 
 from xrf_assets.core.linking.links import LinkResult, link_images
 from xrf_assets.core.store import frame_from_rows
@@ -17,6 +18,7 @@ from xrf_assets.synth.real_timing import (
     Offset,
     build_case,
     constant,
+    drifting,
     real_report_events,
     shifted_report,
 )
@@ -136,3 +138,23 @@ def test_canon_windows_from_pulses_not_from_a_flagged_duration(
     offsets = result.clock_offsets.row(0, named=True)
     assert offsets["source"] == "time_pattern_room"
     assert abs(offsets["offset_s"] - 45.0) <= offsets["uncertainty_s"] <= 1.5
+
+
+@pytest.mark.parametrize(
+    ("variant", "offset"),
+    [("times only", constant(120.0)), ("fingerprints", drifting(3600.0, 40.0))],
+)
+def test_every_real_room_linked_alone_links_as_one_run(
+    reports: dict[str, pl.DataFrame], variant: str, offset: Offset
+) -> None:
+    """Linking in groups of rooms (``GROUP_IMAGES`` at a million images) on real timing: each of
+    the real reports' rooms its own group gives the links, reasons and clock offsets of one run."""
+    case = build_case(list(reports.values()), variant, offset)
+    refs = frame_from_rows("event_image_refs", [])
+    assert case.images.get_column("room_id").n_unique() >= 10
+    whole = link_images(case.images, case.events, refs, group_images=10**9)
+    grouped = link_images(case.images, case.events, refs, group_images=1)
+    assert whole.links.height > 0 and whole.clock_offsets.height >= 10
+    for frame in ("links", "unlinked", "clock_offsets", "conflict_images"):
+        assert_frame_equal(getattr(grouped, frame), getattr(whole, frame))
+    assert grouped.counts == whole.counts
