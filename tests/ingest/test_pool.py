@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -21,6 +23,7 @@ from xrf_assets.core.dicom.sop_classes import XA_IMAGE
 from xrf_assets.core.ingest.pool import WORKER_DIED, ReaderPoolError, read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.read_file import ReaderContext
+from xrf_assets.core.ingest.staging import ROW_TABLES, row_schema
 
 PRIVACY = PrivacySettings("identified")
 
@@ -67,22 +70,28 @@ def test_pool_gives_the_inline_outcomes_in_order_and_in_batches(tmp_path: Path) 
     paths = write_images(tmp_path, [f"ST{i}" for i in range(7)])
     ctx = ReaderContext(tmp_path, PRIVACY)
     inline = list(read_batches(ctx, paths, workers=1, batch_size=3))
-    pooled = list(read_batches(ctx, paths, workers=2, batch_size=3))
-    assert [len(b) for b in pooled] == [3, 3, 1]
-    assert pooled == inline
-    assert [o.rows["images"][0]["station_name"] for b in pooled for o in b] == [
-        f"ST{i}" for i in range(7)
-    ]
+    pooled = list(read_batches(ctx, paths, workers=2, batch_size=3))  # chunks of one file
+    assert [len(b.outcomes) for b in pooled] == [3, 3, 1]
+    assert [b.outcomes for b in pooled] == [b.outcomes for b in inline]
+    for p, i in zip(pooled, inline, strict=True):
+        assert p.frames.keys() == i.frames.keys() == set(ROW_TABLES)
+        for table, frame in p.frames.items():
+            assert_frame_equal(frame, i.frames[table])
+            assert frame.schema == row_schema(table)
+    assert all(o.rows == {} for b in pooled for o in b.outcomes)  # the rows are in the frames
+    stations = pl.concat(b.frames["images"] for b in pooled).get_column("station_name")
+    assert stations.to_list() == [f"ST{i}" for i in range(7)]
 
 
 def test_a_worker_killed_by_a_file_costs_only_that_file(tmp_path: Path) -> None:
     paths = write_images(tmp_path, ["A", "B", "KILLER", "C", "D", "E"])
     ctx = ReaderContext(tmp_path, DeadlyPrivacy("identified"))
     batches = list(read_batches(ctx, paths, workers=2, batch_size=4))
-    outcomes = {o.path: (o.status, o.reason) for b in batches for o in b}
+    outcomes = {o.path: (o.status, o.reason) for b in batches for o in b.outcomes}
     assert outcomes.pop("img02.dcm") == ("rejected", WORKER_DIED)
     assert set(outcomes.values()) == {("ok", None)}
-    assert [len(b) for b in batches] == [4, 2]
+    assert [len(b.outcomes) for b in batches] == [4, 2]
+    assert [b.frames["images"].height for b in batches] == [3, 2]  # all but the killer's
 
 
 def test_workers_that_cannot_start_stop_the_run(tmp_path: Path) -> None:

@@ -13,8 +13,12 @@ import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import polars as pl
 
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext, read_many, read_one
+from xrf_assets.core.ingest.staging import ROW_TABLES, staged_frame
 
 WORKER_DIED = "the reader process died on this file (crash in the DICOM parser or out of memory)"
 _CONTEXT: ReaderContext | None = None
@@ -45,10 +49,38 @@ def _read_in_worker(path: str) -> FileOutcome:
     return read_one(_CONTEXT, path)
 
 
-def _read_chunk_in_worker(paths: Sequence[str]) -> list[FileOutcome]:
+@dataclass(frozen=True)
+class ReadBatch:
+    """Files read: their outcomes, whose rows are taken out into ``frames``, the rows of each
+    row table in staged shape (one frame per table, in the files' order)."""
+
+    outcomes: list[FileOutcome]
+    frames: dict[str, pl.DataFrame]
+
+    @staticmethod
+    def of(outcomes: list[FileOutcome]) -> ReadBatch:
+        """The outcomes' rows as staged frames, built where the files were read: in a worker,
+        so the one process that stages every batch only joins them (building them there took
+        ~46 ms of its CPU per 1,000 images, pickling the row dicts ~23 ms more)."""
+        frames = {
+            t: staged_frame(t, [r for o in outcomes for r in o.rows.get(t, ())]) for t in ROW_TABLES
+        }
+        for o in outcomes:
+            o.rows = {}
+        return ReadBatch(outcomes, frames)
+
+    @staticmethod
+    def joined(parts: Sequence[ReadBatch]) -> ReadBatch:
+        return ReadBatch(
+            [o for p in parts for o in p.outcomes],
+            {t: pl.concat([p.frames[t] for p in parts]) for t in ROW_TABLES},
+        )
+
+
+def _read_chunk_in_worker(paths: Sequence[str]) -> ReadBatch:
     """One task of many files: their first bytes are read ahead while each is parsed."""
     assert _CONTEXT is not None, "worker not initialised"
-    return read_many(_CONTEXT, paths)
+    return ReadBatch.of(read_many(_CONTEXT, paths))
 
 
 def _chunks(paths: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -106,17 +138,18 @@ def _isolated(ctx: ReaderContext, batch: Sequence[str]) -> list[FileOutcome]:
 
 def read_batches(
     ctx: ReaderContext, paths: Sequence[str], workers: int, batch_size: int
-) -> Iterator[list[FileOutcome]]:
-    """Outcomes of ``paths``, one list per batch, in input order; ``workers=1`` reads inline."""
+) -> Iterator[ReadBatch]:
+    """``paths`` read, one :class:`ReadBatch` per batch, in input order; ``workers=1`` reads
+    inline."""
     if workers == 1:
         for batch in _chunks(paths, batch_size):
-            yield read_many(ctx, batch)
+            yield ReadBatch.of(read_many(ctx, batch))
         return
     chunk = max(1, batch_size // (4 * workers))
     batches = list(_chunks(paths, batch_size))
     pool = _new_pool(ctx, workers)
 
-    def submit(batch: Sequence[str]) -> Iterator[list[FileOutcome]]:
+    def submit(batch: Sequence[str]) -> Iterator[ReadBatch]:
         return pool.map(_read_chunk_in_worker, list(_chunks(batch, chunk)))
 
     try:
@@ -128,12 +161,12 @@ def read_batches(
                     pending = submit(batch)
                 if i + 1 < len(batches):  # keep the workers busy while this batch is staged
                     following = submit(batches[i + 1])
-                outcomes = [o for part in pending for o in part]
+                read = ReadBatch.joined(list(pending))
             except BrokenProcessPool:
                 pool.shutdown(cancel_futures=True)
-                outcomes = _isolated(ctx, batch)
+                read = ReadBatch.of(_isolated(ctx, batch))
                 pool, following = _new_pool(ctx, workers), None
-            yield outcomes
+            yield read
             pending = following
     finally:
         pool.shutdown(cancel_futures=True)

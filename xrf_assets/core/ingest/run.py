@@ -32,7 +32,7 @@ import polars as pl
 
 from schemas import contract
 from xrf_assets.core.ingest.discovery import Discovery, FoundFile, discover
-from xrf_assets.core.ingest.pool import read_batches
+from xrf_assets.core.ingest.pool import ReadBatch, read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.publish import code_digest, publish_each
 from xrf_assets.core.ingest.read_file import FileOutcome, ReaderContext
@@ -43,7 +43,6 @@ from xrf_assets.core.ingest.staging import (
     StagedScan,
     StagingArea,
     files_schema,
-    staged_frame,
 )
 from xrf_assets.core.store import TableStore, WriteInfo, write_text_atomic
 
@@ -263,19 +262,16 @@ def _log_new_verdicts(log: logging.Logger, files: pl.DataFrame, before: pl.DataF
 
 def _stage_batch(
     area: StagingArea,
-    outcomes: list[FileOutcome],
+    read: ReadBatch,
     found: dict[str, FoundFile],
     log: logging.Logger,
     privacy: PrivacySettings,
 ) -> None:
     with FileLines(log) as lines:
-        for o in outcomes:
+        for o in read.outcomes:
             _log_outcome(lines, o, privacy)
-    files = _file_rows(_outcome_row(o, found[o.path]) for o in outcomes)
-    rows = {
-        t: staged_frame(t, [r for o in outcomes for r in o.rows.get(t, ())]) for t in ROW_TABLES
-    }
-    area.append(files, rows)
+    files = _file_rows(_outcome_row(o, found[o.path]) for o in read.outcomes)
+    area.append(files, read.frames)
 
 
 @dataclass
@@ -339,9 +335,9 @@ def ingest_shard(
         workers = settings.workers or os.cpu_count() or 1
         paths = [f.path for f in plan.to_read]
         progress = Progress(len(paths))
-        for outcomes in read_batches(ctx, paths, workers, settings.batch_size):
-            _stage_batch(staging, outcomes, by_path, log, privacy)
-            log.info("%s", progress.line(len(outcomes)))
+        for read in read_batches(ctx, paths, workers, settings.batch_size):
+            _stage_batch(staging, read, by_path, log, privacy)
+            log.info("%s", progress.line(len(read.outcomes)))
         staging.compact()
     return ShardSummary(shard, seen, len(paths), plan.unchanged)
 
