@@ -13,7 +13,7 @@ import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -65,9 +65,7 @@ class ReadBatch:
         frames = {
             t: staged_frame(t, [r for o in outcomes for r in o.rows.get(t, ())]) for t in ROW_TABLES
         }
-        for o in outcomes:
-            o.rows = {}
-        return ReadBatch(outcomes, frames)
+        return ReadBatch([replace(o, rows={}) for o in outcomes], frames)
 
     @staticmethod
     def joined(parts: Sequence[ReadBatch]) -> ReadBatch:

@@ -487,9 +487,10 @@ def link_images(
 
     links, unlinked, offsets, mixed = [], [], [], 0
     for group in _groups(img, ev, uid_links):
-        needed = _need(group.leftover(), uid_sources)
+        leftover = group.leftover()
+        needed = _need(leftover, uid_sources)
         found = _offsets(uid_sources, needed, group.img, group.ev, s, searching, spread_s)
-        leftover = group.leftover().join(planes, on="series_instance_uid", how="left")
+        leftover = leftover.join(planes, on="series_instance_uid", how="left")
         window_links, not_linked = classify_leftovers(leftover, group.ev, found, s)
         uid_rows = (
             group.uid_pairs()
