@@ -125,15 +125,19 @@ def _read(src: Source, wanted: frozenset[int], texts: Mapping[str, int]) -> Dire
     if encodings is None:
         raise Declined
     elements: dict[int, RawDataElement] = {}
+    data, base = src.data, src.base  # the first read holds nearly every value: sliced inline
+    room = len(data)
     for tag in wanted.intersection(walked):
         vr, length, value_at, _ = walked[tag]
         if length > DEFER_SIZE:  # deferred (or of undefined length) on the general path
             raise Declined
-        value = (
-            _raw(src, walked[tag])
-            if length
-            else cast(bytes | None, empty_value_for_VR(vr, raw=True))
-        )
+        value: bytes | None
+        if not length:
+            value = cast(bytes | None, empty_value_for_VR(vr, raw=True))
+        elif 0 <= (off := value_at - base) <= room - length:
+            value = data[off : off + length]
+        else:
+            value = src.bytes(value_at, length)
         # an int tag: Header looks elements up by int and never reads .tag
         elements[tag] = RawDataElement(tag, vr, length, value, value_at, implicit, True)  # type: ignore[arg-type]
     header = {column: _header_text(elements.get(tag), tag) for column, tag in texts.items()}

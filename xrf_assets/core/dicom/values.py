@@ -303,11 +303,11 @@ class Header:
         else:
             parts = value
         try:
-            values = [float(p) for p in parts]
+            values = list(map(float, parts))  # a Frame Time Vector has a value per frame
         except (ValueError, TypeError):
             self.problem(tag, "not a number", value)
             return None
-        if not all(math.isfinite(v) for v in values):
+        if not all(map(math.isfinite, values)):
             self.problem(tag, "not a finite number", value)
             return None
         return values
