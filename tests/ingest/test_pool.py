@@ -7,9 +7,11 @@ reader.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from xrf_assets.core.dicom.sop_classes import XA_IMAGE
-from xrf_assets.core.ingest.pool import WORKER_DIED, ReaderPoolError, read_batches
+from xrf_assets.core.ingest.pool import SERVER, WORKER_DIED, ReaderPoolError, read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.read_file import ReaderContext
 from xrf_assets.core.ingest.staging import ROW_TABLES, row_schema
@@ -126,3 +128,10 @@ def test_the_fork_server_ends_without_its_teardown_when_its_caller_exits(tmp_pat
     )
     assert done.stdout.strip().isdigit()  # the server ran, and its stdout has closed
     assert not marker.exists()  # with no teardown run before
+
+
+def test_the_fork_servers_children_inherit_a_frozen_heap() -> None:
+    """Readers and audit workers never walk what the server imported in their collections."""
+    with ProcessPoolExecutor(1, mp_context=SERVER) as pool:
+        frozen = pool.submit(gc.get_freeze_count).result()
+    assert frozen > 10_000  # the reader's imports: pydicom, polars

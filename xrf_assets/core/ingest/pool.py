@@ -26,8 +26,8 @@ _CONTEXT: ReaderContext | None = None
 # Workers fork from a server that has imported the reader once (pydicom, polars: ~1.5 s of CPU a
 # process), so a worker, and every fresh pool of the isolation path, starts in milliseconds.
 SERVER = multiprocessing.get_context("forkserver")  # also the month audits' (pipelines)
-_EXIT_AT_ONCE = "xrf_assets.core.ingest.server_exit"  # imported last: see that module
-SERVER.set_forkserver_preload([__name__, _EXIT_AT_ONCE])
+_READY = "xrf_assets.core.ingest.server_ready"  # imported last: see that module
+SERVER.set_forkserver_preload([__name__, _READY])
 
 
 def start_reader_server(also: Sequence[str] = ()) -> None:
@@ -36,7 +36,7 @@ def start_reader_server(also: Sequence[str] = ()) -> None:
     Dagster, whose month audit workers fork from it too: seconds of start-up)."""
     from multiprocessing import forkserver
 
-    SERVER.set_forkserver_preload([__name__, *also, _EXIT_AT_ONCE])
+    SERVER.set_forkserver_preload([__name__, *also, _READY])
     forkserver.ensure_running()
 
 
