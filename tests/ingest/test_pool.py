@@ -7,11 +7,9 @@ reader.
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from xrf_assets.core.dicom.sop_classes import XA_IMAGE
-from xrf_assets.core.ingest.pool import SERVER, WORKER_DIED, ReaderPoolError, read_batches
+from xrf_assets.core.ingest.pool import WORKER_DIED, ReaderPoolError, read_batches
 from xrf_assets.core.ingest.privacy import PrivacySettings
 from xrf_assets.core.ingest.read_file import ReaderContext
 from xrf_assets.core.ingest.staging import ROW_TABLES, row_schema
@@ -131,7 +129,19 @@ def test_the_fork_server_ends_without_its_teardown_when_its_caller_exits(tmp_pat
 
 
 def test_the_fork_servers_children_inherit_a_frozen_heap() -> None:
-    """Readers and audit workers never walk what the server imported in their collections."""
-    with ProcessPoolExecutor(1, mp_context=SERVER) as pool:
-        frozen = pool.submit(gc.get_freeze_count).result()
-    assert frozen > 10_000  # the reader's imports: pydicom, polars
+    """Readers and audit workers never walk what the server imported in their collections. In
+    a fresh process: the fork server of this one may have been started with other preloads."""
+    script = (
+        "import gc\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from xrf_assets.core.ingest.pool import SERVER\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(1, mp_context=SERVER) as pool:\n"
+        "        print(pool.submit(gc.get_freeze_count).result(), gc.get_freeze_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    in_child, in_caller = map(int, done.stdout.split())
+    assert in_child > 10_000  # the reader's imports: pydicom, polars
+    assert in_caller == 0  # the caller's heap is its own affair
